@@ -1,0 +1,90 @@
+# outbox: a sendmail-compatible null client.
+#
+#   make                static binary with musl and BearSSL (musl-tools, libbearssl-dev)
+#   make CC=cc STATIC=  dynamic binary with the system libc
+#   make check          the test suite, on this binary and on one built with ASan+UBSan
+#   make demo           a message through the queue to a TLS+AUTH server on loopback
+#   make install        DESTDIR and PREFIX honoured
+.POSIX:
+
+# Error lines are bounded on purpose: snprintf truncating them is not a
+# bug, so -Wformat-truncation is off; every other warning is an error.
+CC = musl-gcc
+STATIC = -static
+CFLAGS = -Os -g0 -std=c11 -D_DEFAULT_SOURCE -Wall -Wextra -Werror \
+	-Wno-format-truncation -Wshadow -Wpointer-arith -Wstrict-prototypes \
+	-Wmissing-prototypes
+LDFLAGS = $(STATIC) -s
+MULTIARCH != gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu
+BEARSSL_CFLAGS = -I/usr/include/bearssl
+BEARSSL_LIBS = /usr/lib/$(MULTIARCH)/libbearssl.a
+
+# The sanitizer build for make check: glibc, dynamic, ASan and UBSan.
+ASAN_CC = gcc
+ASAN_CFLAGS = -O1 -g -std=c11 -D_DEFAULT_SOURCE -Wall -Wextra -Werror \
+	-Wno-format-truncation -fsanitize=address,undefined -fno-sanitize-recover=all \
+	-fno-omit-frame-pointer
+
+PREFIX = /usr/local
+MANPREFIX = $(PREFIX)/share/man
+SBINDIR = $(PREFIX)/sbin
+BINDIR = $(PREFIX)/bin
+
+OBJS = sendmail.o msg.o queue.o smtp.o tls.o dns.o conf.o util.o fortify.o
+SRCS = sendmail.c msg.c queue.c smtp.c tls.c dns.c conf.c util.c fortify.c
+
+all: outbox
+
+outbox: $(OBJS)
+	$(CC) $(LDFLAGS) -o $@ $(OBJS) $(BEARSSL_LIBS)
+
+$(OBJS): outbox.h config.h
+
+.c.o:
+	$(CC) $(CFLAGS) $(BEARSSL_CFLAGS) -c $<
+
+outbox-asan: $(SRCS) outbox.h config.h
+	$(ASAN_CC) $(ASAN_CFLAGS) -o $@ $(SRCS) -lbearssl
+
+deps:
+	@sh tests/deps.sh build
+
+check:
+	@sh tests/deps.sh check
+	$(MAKE) outbox outbox-asan
+	sh tests/run ./outbox ./outbox-asan
+
+demo:
+	@sh tests/deps.sh demo
+	$(MAKE) outbox
+	sh tests/demo.sh ./outbox
+
+lint:
+	@sh tests/deps.sh lint
+	$(MAKE) clean
+	$(MAKE) outbox outbox-asan
+	mandoc -Tlint -W warning man/outbox.8 man/outbox.conf.5
+
+install: outbox
+	mkdir -p $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) \
+		$(DESTDIR)$(MANPREFIX)/man8 $(DESTDIR)$(MANPREFIX)/man5
+	cp outbox $(DESTDIR)$(SBINDIR)/outbox
+	chmod 755 $(DESTDIR)$(SBINDIR)/outbox
+	ln -sf outbox $(DESTDIR)$(SBINDIR)/sendmail
+	ln -sf outbox $(DESTDIR)$(SBINDIR)/newaliases
+	ln -sf $(SBINDIR)/outbox $(DESTDIR)$(BINDIR)/mailq
+	cp man/outbox.8 $(DESTDIR)$(MANPREFIX)/man8/outbox.8
+	cp man/outbox.conf.5 $(DESTDIR)$(MANPREFIX)/man5/outbox.conf.5
+	chmod 644 $(DESTDIR)$(MANPREFIX)/man8/outbox.8 \
+		$(DESTDIR)$(MANPREFIX)/man5/outbox.conf.5
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/outbox $(DESTDIR)$(SBINDIR)/sendmail \
+		$(DESTDIR)$(SBINDIR)/newaliases $(DESTDIR)$(BINDIR)/mailq \
+		$(DESTDIR)$(MANPREFIX)/man8/outbox.8 \
+		$(DESTDIR)$(MANPREFIX)/man5/outbox.conf.5
+
+clean:
+	rm -f outbox outbox-asan $(OBJS)
+
+.PHONY: all deps check demo lint install uninstall clean

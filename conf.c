@@ -1,0 +1,365 @@
+/*
+ * The runtime configuration file: one "key value" a line, the value
+ * being the rest of the line with surrounding blanks removed; "#" lines
+ * and blank lines are ignored.  Every error names the file and the line.
+ */
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "outbox.h"
+
+struct conf conf;
+
+static int	set_key(const char *, char *, char *, size_t);
+static int	parse_age(const char *, long long *);
+static int	check_secret_file(int, const char *, char *, size_t);
+static void	set_defaults(void);
+
+static const char *const keys[] = {
+	"host", "port", "tls", "user", "password", "passwordfile", "auth",
+	"cafile", "helo", "from", "domain", "admin", "spool", "maxage",
+	"timeout", NULL
+};
+
+/*
+ * Read the file at path into the global conf.  Returns 0, or -1 with a
+ * "FILE:LINE: reason" message in err.  A file that holds a password
+ * must not be readable by others.
+ */
+int
+conf_load(const char *path, char *err, size_t errlen)
+{
+	char line[CONF_LINE_MAX + 2], why[ERR_MAX];
+	char *k, *v, *e;
+	struct stat st;
+	int fd, lineno = 0;
+	size_t n;
+	FILE *fp;
+
+	memset(&conf, 0, sizeof(conf));
+	conf.path = path;
+	conf.port = -1;
+	conf.timeout = DEF_TIMEOUT;
+	conf.maxage = DEF_MAXAGE;
+	if (gethostname(conf.hostname, sizeof(conf.hostname) - 1) == -1 ||
+	    conf.hostname[0] == '\0')
+		strlcpy(conf.hostname, "localhost", sizeof(conf.hostname));
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		snprintf(err, errlen, "unable to open %s: %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "unable to read %s: not a regular file",
+		    path);
+		close(fd);
+		return -1;
+	}
+	if ((fp = fdopen(fd, "r")) == NULL) {
+		snprintf(err, errlen, "unable to read %s: %s", path,
+		    strerror(errno));
+		close(fd);
+		return -1;
+	}
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		lineno++;
+		n = strlen(line);
+		if (n > 0 && line[n - 1] == '\n')
+			line[--n] = '\0';
+		else if (!feof(fp)) {
+			snprintf(err, errlen, "%s:%d: line longer than %d bytes",
+			    path, lineno, CONF_LINE_MAX);
+			goto fail;
+		}
+		for (k = line; *k == ' ' || *k == '\t'; k++)
+			;
+		if (*k == '\0' || *k == '#')
+			continue;
+		for (v = k; *v && *v != ' ' && *v != '\t'; v++)
+			;
+		if (*v)
+			*v++ = '\0';
+		while (*v == ' ' || *v == '\t')
+			v++;
+		for (e = v + strlen(v); e > v && isspace((unsigned char)e[-1]); )
+			*--e = '\0';
+		if (set_key(k, v, why, sizeof(why)) == -1) {
+			snprintf(err, errlen, "%s:%d: %s", path, lineno, why);
+			goto fail;
+		}
+	}
+	if (ferror(fp)) {
+		snprintf(err, errlen, "unable to read %s: %s", path,
+		    strerror(errno));
+		goto fail;
+	}
+	fclose(fp);
+
+	if (conf.has_password && conf.passwordfile) {
+		snprintf(err, errlen, "%s: both password and passwordfile are set",
+		    path);
+		return -1;
+	}
+	if (conf.has_password &&
+	    check_secret_file(-1, path, err, errlen) == -1)
+		return -1;
+	if ((conf.has_password || conf.passwordfile) && conf.user == NULL) {
+		snprintf(err, errlen, "%s: a password is set but no user", path);
+		return -1;
+	}
+	if (conf.user && !conf.has_password && !conf.passwordfile) {
+		snprintf(err, errlen, "%s: user is set but neither password "
+		    "nor passwordfile", path);
+		return -1;
+	}
+	/* No AUTH over plaintext: a password would cross the wire in clear. */
+	if (conf.user && conf.tls == TLS_OFF) {
+		snprintf(err, errlen, "%s: tls off with user set would send the "
+		    "password in clear; use tls starttls or tls tls", path);
+		return -1;
+	}
+	set_defaults();
+	return 0;
+fail:
+	fclose(fp);
+	return -1;
+}
+
+static void
+set_defaults(void)
+{
+	if (conf.port == -1)
+		conf.port = conf.tls == TLS_IMPLICIT ? PORT_TLS :
+		    conf.tls == TLS_OFF ? PORT_PLAIN : PORT_STARTTLS;
+	if (conf.cafile == NULL)
+		conf.cafile = xstrdup(PATH_CAFILE);
+	if (conf.helo == NULL)
+		conf.helo = xstrdup(conf.hostname);
+	if (conf.domain == NULL)
+		conf.domain = xstrdup(conf.hostname);
+	if (conf.spool == NULL)
+		conf.spool = xstrdup(PATH_SPOOL);
+}
+
+static int
+set_key(const char *k, char *v, char *why, size_t whylen)
+{
+	long long n;
+	int i;
+
+	for (i = 0; keys[i] != NULL; i++)
+		if (strcmp(keys[i], k) == 0)
+			break;
+	if (keys[i] == NULL) {
+		snprintf(why, whylen, "unknown key \"%.64s\"", k);
+		return -1;
+	}
+	if (*v == '\0') {
+		snprintf(why, whylen, "%s needs a value", k);
+		return -1;
+	}
+	if (strcmp(k, "port") == 0) {
+		if (parse_number(v, 1, 65535, &n) == -1) {
+			snprintf(why, whylen, "bad port \"%.64s\": want 1-65535", v);
+			return -1;
+		}
+		conf.port = (int)n;
+	} else if (strcmp(k, "tls") == 0) {
+		if (strcmp(v, "starttls") == 0)
+			conf.tls = TLS_STARTTLS;
+		else if (strcmp(v, "tls") == 0)
+			conf.tls = TLS_IMPLICIT;
+		else if (strcmp(v, "off") == 0)
+			conf.tls = TLS_OFF;
+		else {
+			snprintf(why, whylen, "bad tls \"%.64s\": want starttls, "
+			    "tls or off", v);
+			return -1;
+		}
+	} else if (strcmp(k, "auth") == 0) {
+		if (strcmp(v, "auto") == 0)
+			conf.auth = AUTH_AUTO;
+		else if (strcasecmp(v, "plain") == 0)
+			conf.auth = AUTH_PLAIN;
+		else if (strcasecmp(v, "login") == 0)
+			conf.auth = AUTH_LOGIN;
+		else {
+			snprintf(why, whylen, "unsupported auth \"%.64s\": want "
+			    "auto, plain or login", v);
+			return -1;
+		}
+	} else if (strcmp(k, "maxage") == 0) {
+		if (parse_age(v, &conf.maxage) == -1) {
+			snprintf(why, whylen, "bad maxage \"%.64s\": want a number "
+			    "with s, m, h or d, like 5d", v);
+			return -1;
+		}
+	} else if (strcmp(k, "timeout") == 0) {
+		if (parse_number(v, 1, 3600, &n) == -1) {
+			snprintf(why, whylen, "bad timeout \"%.64s\": want 1-3600 "
+			    "seconds", v);
+			return -1;
+		}
+		conf.timeout = (int)n;
+	} else if (strcmp(k, "password") == 0) {
+		/* Only noted here; conf_secret() reads it when it is needed. */
+		conf.has_password = 1;
+	} else {
+		char **dst = strcmp(k, "host") == 0 ? &conf.host :
+		    strcmp(k, "user") == 0 ? &conf.user :
+		    strcmp(k, "passwordfile") == 0 ? &conf.passwordfile :
+		    strcmp(k, "cafile") == 0 ? &conf.cafile :
+		    strcmp(k, "helo") == 0 ? &conf.helo :
+		    strcmp(k, "from") == 0 ? &conf.from :
+		    strcmp(k, "domain") == 0 ? &conf.domain :
+		    strcmp(k, "admin") == 0 ? &conf.admin : &conf.spool;
+
+		/* Values that reach the SMTP dialogue must be one clean token. */
+		if (strpbrk(v, " \t<>") != NULL && dst != &conf.passwordfile &&
+		    dst != &conf.cafile && dst != &conf.spool) {
+			snprintf(why, whylen, "bad %s \"%.64s\": no blanks or "
+			    "angle brackets allowed", k, v);
+			return -1;
+		}
+		if ((dst == &conf.from || dst == &conf.admin) &&
+		    addr_check(v, why, whylen) == -1)
+			return -1;
+		free(*dst);
+		*dst = xstrdup(v);
+	}
+	return 0;
+}
+
+/* "90", "30s", "15m", "12h", "5d": seconds. */
+static int
+parse_age(const char *v, long long *out)
+{
+	char num[32];
+	size_t n = strlen(v);
+	long long mult = 1, x;
+
+	if (n == 0 || n >= sizeof(num))
+		return -1;
+	memcpy(num, v, n + 1);
+	switch (num[n - 1]) {
+	case 's': mult = 1; num[--n] = '\0'; break;
+	case 'm': mult = 60; num[--n] = '\0'; break;
+	case 'h': mult = 3600; num[--n] = '\0'; break;
+	case 'd': mult = 86400; num[--n] = '\0'; break;
+	}
+	if (parse_number(num, 1, 1000LL * 86400 / mult, &x) == -1)
+		return -1;
+	*out = x * mult;
+	return 0;
+}
+
+/*
+ * A file holding a secret must be a regular file, not a link, owned by
+ * root or by us, and closed to group and others.
+ */
+static int
+check_secret_file(int fd, const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+	int r;
+
+	r = fd == -1 ? lstat(path, &st) : fstat(fd, &st);
+	if (r == -1) {
+		snprintf(err, errlen, "unable to check %s: %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s holds a password but is not a "
+		    "regular file", path);
+		return -1;
+	}
+	if (st.st_uid != 0 && st.st_uid != geteuid()) {
+		snprintf(err, errlen, "%s holds a password but is owned by "
+		    "uid %u, not root or uid %u", path, (unsigned)st.st_uid,
+		    (unsigned)geteuid());
+		return -1;
+	}
+	if (st.st_mode & 077) {
+		snprintf(err, errlen, "%s holds a password but has mode %04o; "
+		    "run chmod 600 %s", path, (unsigned)st.st_mode & 07777, path);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Read the password into buf: the "password" line of the configuration
+ * file or the first line of "passwordfile".  It is read only when a
+ * session needs it, so it is not in memory during intake.  The caller
+ * wipes buf.  Returns 0, or -1 with err set.
+ */
+int
+conf_secret(char *buf, size_t cap, char *err, size_t errlen)
+{
+	char line[CONF_LINE_MAX + 2];
+	const char *path;
+	char *p, *e;
+	int fd, found = 0;
+	FILE *fp;
+
+	path = conf.passwordfile ? conf.passwordfile : conf.path;
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
+		snprintf(err, errlen, "unable to open %s: %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	if (check_secret_file(fd, path, err, errlen) == -1) {
+		close(fd);
+		return -1;
+	}
+	if ((fp = fdopen(fd, "r")) == NULL) {
+		snprintf(err, errlen, "unable to read %s: %s", path,
+		    strerror(errno));
+		close(fd);
+		return -1;
+	}
+	while (!found && fgets(line, sizeof(line), fp) != NULL) {
+		p = line;
+		if (conf.passwordfile == NULL) {
+			while (*p == ' ' || *p == '\t')
+				p++;
+			if (strncmp(p, "password", 8) != 0 ||
+			    (p[8] != ' ' && p[8] != '\t'))
+				continue;
+			for (p += 8; *p == ' ' || *p == '\t'; p++)
+				;
+		}
+		for (e = p + strlen(p); e > p && isspace((unsigned char)e[-1]); )
+			*--e = '\0';
+		found = 1;
+		if (strlcpy(buf, p, cap) >= cap) {
+			snprintf(err, errlen, "%s: password longer than %zu bytes",
+			    path, cap - 1);
+			found = -1;
+		}
+	}
+	explicit_bzero(line, sizeof(line));
+	fclose(fp);
+	if (found == 0)
+		snprintf(err, errlen, "%s: no password in it", path);
+	if (found != 1) {
+		explicit_bzero(buf, cap);
+		return -1;
+	}
+	if (buf[0] == '\0') {
+		snprintf(err, errlen, "%s: the password is empty", path);
+		return -1;
+	}
+	return 0;
+}

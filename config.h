@@ -1,0 +1,80 @@
+/*
+ * Compile-time defaults and limits of outbox.
+ *
+ * Every knob that bounds memory, time or input lives here, with the
+ * reason for its value.  Edit in place; everything depends on this file.
+ */
+#ifndef OUTBOX_CONFIG_H
+#define OUTBOX_CONFIG_H
+
+/* Paths. */
+#define PATH_CONFIG	"/etc/outbox.conf"
+#define PATH_SPOOL	"/var/spool/outbox"
+#define PATH_CAFILE	"/etc/ssl/certs/ca-certificates.crt"
+
+/* Ports when the configuration names none (RFC 6409, RFC 8314, RFC 5321). */
+#define PORT_STARTTLS	587
+#define PORT_TLS	465
+#define PORT_PLAIN	25
+
+/*
+ * Time.  The "timeout" key (default below) bounds connecting, the TLS
+ * handshake and the replies to EHLO, STARTTLS, AUTH, RSET and QUIT.
+ * The stages that RFC 5321 section 4.5.3.2 gives minimums for use those
+ * minimums, in seconds.
+ */
+#define DEF_TIMEOUT	60
+#define TMO_GREETING	300	/* 4.5.3.2.1 initial 220 */
+#define TMO_MAIL	300	/* 4.5.3.2.2 MAIL */
+#define TMO_RCPT	300	/* 4.5.3.2.3 RCPT */
+#define TMO_DATA	120	/* 4.5.3.2.4 DATA initiation */
+#define TMO_BLOCK	180	/* 4.5.3.2.5 each data block sent */
+#define TMO_DOT		600	/* 4.5.3.2.6 DATA termination */
+#define SESSION_MAX	3600	/* one SMTP session, all messages included */
+
+/* Give up on a message this old (seconds) unless "maxage" says otherwise. */
+#define DEF_MAXAGE	(5 * 24 * 3600)
+
+/* Files left in tmp/ longer than this are debris of a dead intake (qmail's 36 h). */
+#define TMP_MAXAGE	(36 * 3600)
+
+/*
+ * A clock before this date cannot check a certificate's validity
+ * (2026-01-01 00:00:00 UTC).  Delivery is deferred instead.
+ */
+#define CLOCK_FLOOR	1767225600LL
+
+/* Address limits from RFC 5321 section 4.5.3.1. */
+#define LOCAL_MAX	64	/* local-part */
+#define DOMAIN_MAX	255	/* domain */
+#define ADDR_MAX	256	/* forward-path including the angle brackets */
+
+/* Message limits. */
+#define TEXT_LINE_MAX	998	/* RFC 5322 2.1.1, without CRLF: longer lines are broken on the wire */
+#define HEADER_MAX	65536	/* one logical header field, folded lines included */
+#define HEADERS_MAX	1000	/* header fields in one message */
+#define RCPT_MAX	1000	/* recipients of one message */
+
+/* SMTP reply limits (REQUIREMENTS S-2). */
+#define REPLY_LINE_MAX	2048	/* one reply line; the excess is skipped */
+#define REPLY_LINES_MAX	100	/* lines in one reply */
+#define REPLY_MAX	65536	/* bytes in one reply */
+#define REPLY_TEXT_MAX	512	/* reply text kept for the queue and the log */
+
+/* Addresses tried for the smart host. */
+#define HOST_ADDRS_MAX	16
+
+/* Runtime configuration file: longest line, largest password. */
+#define CONF_LINE_MAX	1024
+#define SECRET_MAX	512
+
+/* Trust anchors: largest PEM bundle read. Debian's is about 220 KB. */
+#define CAFILE_MAX	(8 * 1024 * 1024)
+
+/* The envelope part of a queue file: recipients and their lines. */
+#define ENVELOPE_MAX	(RCPT_MAX * (ADDR_MAX + 8) + 4096)
+
+/* Headers of the original message copied into a bounce. */
+#define BOUNCE_HEADERS_MAX	65536
+
+#endif

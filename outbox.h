@@ -1,0 +1,255 @@
+/*
+ * Shared types and prototypes of outbox, one heading per file.
+ *
+ * Conventions: functions return 0 (or a count) on success and -1 on
+ * failure, with a one-line reason written to the caller's err buffer
+ * (char *err, size_t errlen) where there is one.  Only main() exits.
+ */
+#ifndef OUTBOX_H
+#define OUTBOX_H
+
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "config.h"
+
+#ifndef __dead
+#define __dead __attribute__((__noreturn__))
+#endif
+#define PRINTF(f, a) __attribute__((__format__(__printf__, f, a)))
+
+/* sysexits.h values, spelled out so a libc without the header builds. */
+#define EX_OK		0
+#define EX_USAGE	64
+#define EX_DATAERR	65
+#define EX_NOINPUT	66
+#define EX_NOUSER	67
+#define EX_UNAVAILABLE	69
+#define EX_SOFTWARE	70
+#define EX_OSERR	71
+#define EX_TEMPFAIL	75
+#define EX_PROTOCOL	76
+#define EX_NOPERM	77
+#define EX_CONFIG	78
+
+#define ERR_MAX	512	/* one error line */
+
+/* conf.c */
+
+enum tlsmode { TLS_STARTTLS, TLS_IMPLICIT, TLS_OFF };
+enum authmech { AUTH_AUTO, AUTH_PLAIN, AUTH_LOGIN };
+
+/*
+ * The runtime configuration.  Read once by conf_load() and read-only
+ * afterwards; the password is not part of it (see conf_secret()).
+ */
+struct conf {
+	const char	*path;		/* the file it came from */
+	char		*host;		/* smart host; NULL when unset */
+	int		 port;
+	enum tlsmode	 tls;
+	char		*user;		/* NULL: no AUTH */
+	int		 has_password;	/* "password" key present */
+	char		*passwordfile;
+	enum authmech	 auth;
+	char		*cafile;
+	char		*helo;
+	char		*from;		/* NULL: user@domain of the caller */
+	char		*domain;
+	char		*admin;		/* NULL: qualify local names */
+	char		*spool;
+	long long	 maxage;	/* seconds */
+	int		 timeout;	/* seconds */
+	char		 hostname[256];	/* this host's name */
+};
+extern struct conf conf;
+
+int	conf_load(const char *, char *, size_t);
+int	conf_secret(char *, size_t, char *, size_t);
+
+/* util.c */
+
+extern int verbose;		/* -v: protocol trace on stderr */
+
+void	log_open(int);
+void	logmsg(int, const char *, ...) PRINTF(2, 3);
+void	say(const char *, ...) PRINTF(1, 2);
+__dead void die(int, const char *, ...) PRINTF(2, 3);
+
+void	*xmalloc(size_t);
+void	*xcalloc(size_t, size_t);
+void	*xreallocarray(void *, size_t, size_t);
+char	*xstrdup(const char *);
+#ifndef __GLIBC__
+#include <string.h>	/* musl and the BSDs declare strlcpy and strlcat */
+#else
+size_t	 strlcpy(char *, const char *, size_t);
+size_t	 strlcat(char *, const char *, size_t);
+#endif
+
+int64_t	 now_ms(void);
+int64_t	 deadline_in(int);
+void	 rand_bytes(void *, size_t);
+uint32_t crc32_update(uint32_t, const void *, size_t);
+size_t	 escape(char *, size_t, const char *, size_t);
+int	 parse_number(const char *, long long, long long, long long *);
+
+/*
+ * A list of addresses; addrlist_add() copies, ignores exact duplicates
+ * and fails (returns -1) once RCPT_MAX are held.
+ */
+struct addrlist {
+	char	**v;
+	size_t	  n, cap;
+};
+int	addrlist_add(struct addrlist *, const char *);
+void	addrlist_free(struct addrlist *);
+
+/*
+ * Byte transport: plain socket or TLS.  read returns bytes read, 0 at
+ * the end of the stream, -1 with errno (ETIMEDOUT when the deadline, an
+ * absolute now_ms() value, passes).  write sends all or returns -1.
+ */
+struct io {
+	ssize_t	(*read)(void *, void *, size_t, int64_t);
+	int	(*write)(void *, const void *, size_t, int64_t);
+	void	*ctx;
+};
+
+ssize_t	fd_read(int, void *, size_t, int64_t);
+int	fd_write(int, const void *, size_t, int64_t);
+void	io_plain(struct io *, int *);
+
+/*
+ * Bounded line reader over a struct io.  io_getline() returns 1 with a
+ * line (CRLF or LF stripped, NUL-terminated) of at most cap - 1 bytes,
+ * 2 when the line was longer and its excess was skipped, 0 at a clean
+ * end of stream, -1 with errno: EPROTO for a NUL byte, ETIMEDOUT, or the
+ * transport's error.
+ */
+struct linebuf {
+	char	buf[4096];
+	size_t	off, len;
+};
+int	io_getline(struct io *, struct linebuf *, int64_t, char *, size_t,
+	    size_t *);
+#define linebuf_pending(lb) ((lb)->len - (lb)->off)
+
+/* dns.c */
+
+struct hostaddr {
+	struct sockaddr_storage	ss;
+	socklen_t		len;
+	char			text[64];	/* "[addr]:port" for messages */
+};
+int	dns_host(const char *, int, struct hostaddr *, size_t, char *, size_t);
+
+/* tls.c */
+
+struct tls;	/* trust anchors and one BearSSL client engine */
+
+struct tls	*tls_new(const char *, char *, size_t);
+int		 tls_handshake(struct tls *, int, const char *, int64_t, char *,
+		    size_t);
+void		 tls_io(struct tls *, struct io *);
+void		 tls_error(struct tls *, char *, size_t);
+void		 tls_close(struct tls *, int64_t);
+void		 tls_free(struct tls *);
+
+/* msg.c */
+
+/* What the command line says about a submission. */
+struct intake {
+	int		 extract;	/* -t */
+	int		 dot_ends;	/* no -i: a lone "." ends input */
+	const char	*fullname;	/* -F, or NULL */
+	const char	*sender;	/* envelope sender, qualified; "" for <> */
+	const char	*header_from;	/* From: address to add when missing */
+};
+
+int	addr_parse_list(const char *, struct addrlist *, char *, size_t);
+int	addr_check(const char *, char *, size_t);
+int	addr_rcpt(const char *, char *, size_t, char *, size_t);
+int	addr_sender(const char *, char *, size_t, char *, size_t);
+
+struct qw;
+int	msg_read(int, struct qw *, const struct intake *, struct addrlist *,
+	    int *, char *, size_t);
+void	msg_date(char *, size_t, time_t);
+
+/* queue.c */
+
+#define QID_LEN	16
+
+/* The writer of one new queue file: see queue_create(). */
+struct qw {
+	int		fd;
+	char		tmppath[4096];
+	char		id[QID_LEN + 1];
+	uint32_t	crc;
+	long long	len;
+	char		buf[16384];
+	size_t		used;
+	int		err;		/* errno of the first failed write */
+};
+
+/*
+ * A recipient is pending until the server accepts it (sent) or refuses
+ * it for good (failed, then bounced once the bounce is queued).
+ */
+enum rcptstate { R_PENDING, R_SENT, R_FAILED, R_BOUNCED };
+
+struct rcpt {
+	char		*addr;
+	enum rcptstate	 state;
+	char		 text[REPLY_TEXT_MAX];	/* server's reply, escaped */
+};
+
+/* A queued message, open and locked while a queue run works on it. */
+struct qmsg {
+	char		 id[QID_LEN + 1];
+	int		 fd;
+	long long	 body_off, body_len;
+	long long	 lines;			/* LFs in the body: CRs on the wire */
+	char		*sender;		/* "" for the null sender */
+	struct rcpt	*rcpt;
+	size_t		 nrcpt;
+	long long	 time;			/* intake */
+	int		 eightbit;
+	int		 attempts;
+	long long	 last;
+	char		 error[REPLY_TEXT_MAX];
+};
+
+int	queue_init(char *, size_t);
+int	queue_create(struct qw *, char *, size_t);
+int	queue_write(struct qw *, const void *, size_t);
+int	queue_commit(struct qw *, const char *, struct addrlist *, int, char *,
+	    size_t);
+void	queue_abort(struct qw *);
+void	queue_sigabort(void);
+int	queue_list(void);
+int	queue_run(const char *, int);
+
+/* smtp.c */
+
+/* Failure classes of a session, for the exit status of a queue run. */
+enum smtp_fail {
+	SMTP_OK,
+	SMTP_TEMP,	/* network, TLS, 4xx, protocol: try again later */
+	SMTP_CONFIG,	/* nothing will work until the configuration changes */
+};
+
+struct smtp;
+
+struct smtp	*smtp_open(struct tls *, enum smtp_fail *, char *, size_t);
+int		 smtp_send(struct smtp *, struct qmsg *, char *, size_t);
+void		 smtp_close(struct smtp *);
+const char	*smtp_relay(struct smtp *);
+
+#endif

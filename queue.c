@@ -1,0 +1,1095 @@
+/*
+ * The spool, and the queue run.  No other file knows a spool path.
+ *
+ * Layout, under the "spool" directory (mode 0700):
+ *
+ *	tmp/		files being written; never read by a queue run, and
+ *			removed by one when older than TMP_MAXAGE
+ *	queue/ID	committed messages, never changed once here
+ *	state/ID	delivery state of queue/ID, replaced atomically
+ *	failed/		messages given up on (bounced), with their state
+ *	corrupt/	files that failed validation; never sent
+ *	lock		a whole-queue run holds flock() on it
+ *
+ * A message file, format version 1:
+ *
+ *	outbox 1\n			magic and version
+ *	<N bytes>			the message, LF line ends, ending in LF
+ *	id ID\n				envelope, one field a line:
+ *	time SECONDS\n			  intake time
+ *	sender ADDR\n			  empty ADDR for the null sender
+ *	rcpt ADDR\n			  one line each, in order
+ *	8bit\n				  only when the message has 8-bit bytes
+ *	end N CRC\n			trailer: N in decimal, CRC-32 of the N
+ *					bytes as 8 lowercase hex digits
+ *
+ * The envelope follows the message so that intake can stream it (with
+ * -t the recipients are known only after the header).  A reader finds
+ * the trailer at the end, checks that magic, message, envelope and
+ * trailer add up to the file size and that the CRC matches; a file that
+ * fails is moved to corrupt/.  Addresses were checked at intake and hold
+ * no control characters, so one field a line needs no quoting.
+ *
+ * A state file:
+ *
+ *	outbox-state 1\n
+ *	attempts N\n
+ *	last SECONDS\n
+ *	error TEXT\n			last failure, escaped (util.c escape())
+ *	sent I\n			recipient I (0-based) was accepted
+ *	failed I TEXT\n			recipient I was refused; bounce queued
+ *	end\n
+ *
+ * Both formats are stable: later versions read what this one wrote.
+ */
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "outbox.h"
+
+#define MAGIC		"outbox 1\n"
+#define MAGIC_LEN	(sizeof(MAGIC) - 1)
+
+/* msg_open() results besides 0 and -1. */
+#define Q_BUSY		1	/* locked by another run, or already gone */
+#define Q_CORRUPT	2	/* failed validation */
+
+static const char *const dirs[] = {
+	"tmp", "queue", "state", "failed", "corrupt", NULL
+};
+
+/* The file being written, for queue_sigabort(). */
+static char sig_tmppath[4096];
+static volatile sig_atomic_t sig_active;
+
+static int	spath(char *, size_t, const char *, const char *);
+static int	fsync_dir(const char *, char *, size_t);
+static int	write_full(int, const void *, size_t);
+static int	flush(struct qw *);
+static int	msg_open(const char *, struct qmsg *, int, char *, size_t);
+static int	parse_envelope(struct qmsg *, char *, size_t, char *, size_t);
+static void	msg_close(struct qmsg *);
+static void	state_read(struct qmsg *);
+static int	state_write(struct qmsg *, char *, size_t);
+static int	bounce(struct qmsg *, const char *, char *, size_t);
+static int	settle(struct qmsg *, struct addrlist *);
+static void	move_to(const char *, const char *, const char *);
+static void	clean_tmp(void);
+static int	list_ids(struct addrlist *, char *, size_t);
+static void	fail_pending(struct qmsg *, const char *);
+static void	defer_pending(struct qmsg *, const char *);
+
+static int
+spath(char *buf, size_t cap, const char *dir, const char *name)
+{
+	int n;
+
+	if (name)
+		n = snprintf(buf, cap, "%s/%s/%s", conf.spool, dir, name);
+	else if (dir)
+		n = snprintf(buf, cap, "%s/%s", conf.spool, dir);
+	else
+		n = snprintf(buf, cap, "%s", conf.spool);
+	if (n < 0 || (size_t)n >= cap) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Make a directory entry durable.  EINVAL means the file system cannot
+ * sync directories at all, which is accepted (REQUIREMENTS Q-4).
+ */
+static int
+fsync_dir(const char *dir, char *err, size_t errlen)
+{
+	char path[4096];
+	int fd, r;
+
+	if (spath(path, sizeof(path), dir, NULL) == -1 ||
+	    (fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		snprintf(err, errlen, "unable to open %s/%s: %s", conf.spool,
+		    dir, strerror(errno));
+		return -1;
+	}
+	r = fsync(fd);
+	if (r == -1 && errno == EINVAL)
+		r = 0;
+	if (r == -1)
+		snprintf(err, errlen, "unable to sync %s/%s: %s", conf.spool,
+		    dir, strerror(errno));
+	close(fd);
+	return r;
+}
+
+static int
+write_full(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	ssize_t w;
+
+	while (len > 0) {
+		w = write(fd, p, len);
+		if (w == -1 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Create the spool and its directories where missing. */
+int
+queue_init(char *err, size_t errlen)
+{
+	char path[4096];
+	int i;
+
+	for (i = -1; i == -1 || dirs[i] != NULL; i++) {
+		if (spath(path, sizeof(path), i < 0 ? NULL : dirs[i], NULL) == -1 ||
+		    (mkdir(path, 0700) == -1 && errno != EEXIST)) {
+			snprintf(err, errlen, "unable to create %s: %s", path,
+			    strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Start a new queue file in tmp/ under a fresh id: the intake time in
+ * hex, then random bits, so ids sort by age and cannot be guessed.
+ */
+int
+queue_create(struct qw *w, char *err, size_t errlen)
+{
+	unsigned char r[4];
+
+	memset(w, 0, sizeof(*w));
+	rand_bytes(r, sizeof(r));
+	snprintf(w->id, sizeof(w->id), "%08llx%02x%02x%02x%02x",
+	    (unsigned long long)time(NULL) & 0xffffffffULL, r[0], r[1], r[2],
+	    r[3]);
+	if (spath(w->tmppath, sizeof(w->tmppath), "tmp", w->id) == -1) {
+		snprintf(err, errlen, "unable to name a file in %s: %s",
+		    conf.spool, strerror(errno));
+		return -1;
+	}
+	strlcpy(sig_tmppath, w->tmppath, sizeof(sig_tmppath));
+	sig_active = 1;
+	w->fd = open(w->tmppath, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0600);
+	if (w->fd == -1) {
+		sig_active = 0;
+		snprintf(err, errlen, "unable to create %s: %s", w->tmppath,
+		    strerror(errno));
+		return -1;
+	}
+	if (write_full(w->fd, MAGIC, MAGIC_LEN) == -1) {
+		snprintf(err, errlen, "unable to write %s: %s", w->tmppath,
+		    strerror(errno));
+		queue_abort(w);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+flush(struct qw *w)
+{
+	if (w->err)
+		return -1;
+	if (w->used && write_full(w->fd, w->buf, w->used) == -1) {
+		w->err = errno ? errno : EIO;
+		return -1;
+	}
+	w->used = 0;
+	return 0;
+}
+
+/* Append message bytes.  The first error sticks in w->err. */
+int
+queue_write(struct qw *w, const void *buf, size_t len)
+{
+	const char *p = buf;
+	size_t n;
+
+	if (w->err)
+		return -1;
+	w->crc = crc32_update(w->crc, buf, len);
+	w->len += (long long)len;
+	while (len > 0) {
+		if (w->used == sizeof(w->buf) && flush(w) == -1)
+			return -1;
+		n = sizeof(w->buf) - w->used;
+		if (n > len)
+			n = len;
+		memcpy(w->buf + w->used, p, n);
+		w->used += n;
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/*
+ * Finish the file and commit it: envelope, trailer, fsync, rename into
+ * queue/, fsync of queue/.  Only after all of that is the message ours
+ * (REQUIREMENTS Q-1).  On failure nothing is left behind.
+ */
+int
+queue_commit(struct qw *w, const char *sender, struct addrlist *rcpts,
+    int eightbit, char *err, size_t errlen)
+{
+	char line[ADDR_MAX + 64], path[4096];
+	size_t i;
+	int n;
+
+	/* The envelope is not part of the message: keep it out of len and crc. */
+	n = snprintf(line, sizeof(line), "id %s\ntime %lld\nsender %s\n", w->id,
+	    (long long)time(NULL), sender);
+	if (flush(w) == -1 || write_full(w->fd, line, (size_t)n) == -1)
+		goto werr;
+	for (i = 0; i < rcpts->n; i++) {
+		n = snprintf(line, sizeof(line), "rcpt %s\n", rcpts->v[i]);
+		if (write_full(w->fd, line, (size_t)n) == -1)
+			goto werr;
+	}
+	if (eightbit && write_full(w->fd, "8bit\n", 5) == -1)
+		goto werr;
+	n = snprintf(line, sizeof(line), "end %lld %08x\n", w->len,
+	    (unsigned)w->crc);
+	if (write_full(w->fd, line, (size_t)n) == -1)
+		goto werr;
+	if (fsync(w->fd) == -1)
+		goto werr;
+	if (close(w->fd) == -1) {
+		w->fd = -1;
+		goto werr;
+	}
+	w->fd = -1;
+	if (spath(path, sizeof(path), "queue", w->id) == -1 ||
+	    rename(w->tmppath, path) == -1)
+		goto werr;
+	sig_active = 0;
+	if (fsync_dir("queue", err, errlen) == -1) {
+		/* Not durable, so not accepted: take it back. */
+		unlink(path);
+		return -1;
+	}
+	return 0;
+werr:
+	snprintf(err, errlen, "unable to write %s: %s", w->tmppath,
+	    strerror(w->err ? w->err : errno ? errno : EIO));
+	queue_abort(w);
+	return -1;
+}
+
+/* Give up on a file being written and remove it. */
+void
+queue_abort(struct qw *w)
+{
+	int save = errno;
+
+	if (w->fd != -1) {
+		close(w->fd);
+		w->fd = -1;
+	}
+	unlink(w->tmppath);
+	sig_active = 0;
+	errno = save;
+}
+
+/* From a signal handler: remove the file being written, if any. */
+void
+queue_sigabort(void)
+{
+	if (sig_active)
+		unlink(sig_tmppath);
+}
+
+/*
+ * Open queue/ID and read its envelope into m.  With lock, take an
+ * exclusive flock first and check the file is still linked, so that a
+ * run never works on a message another run has finished.  Returns 0,
+ * Q_BUSY, Q_CORRUPT (err says why) or -1 (err says why).
+ */
+static int
+msg_open(const char *id, struct qmsg *m, int lock, char *err, size_t errlen)
+{
+	char path[4096], tail[96], head[MAGIC_LEN], *env = NULL, *e;
+	unsigned long long n;
+	unsigned int crc;
+	long long off, envlen, left;
+	uint32_t c = 0;
+	struct stat st;
+	char buf[16384];
+	ssize_t r;
+	size_t tl;
+	int rc = Q_CORRUPT;
+
+	memset(m, 0, sizeof(*m));
+	m->fd = -1;
+	if (strlen(id) != QID_LEN || strspn(id, "0123456789abcdef") != QID_LEN) {
+		snprintf(err, errlen, "%s: not a queue id", id);
+		return -1;
+	}
+	strlcpy(m->id, id, sizeof(m->id));
+	if (spath(path, sizeof(path), "queue", id) == -1 ||
+	    (m->fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
+		if (errno == ENOENT)
+			return Q_BUSY;
+		snprintf(err, errlen, "unable to open %s: %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	if (lock && flock(m->fd, LOCK_EX | LOCK_NB) == -1) {
+		msg_close(m);
+		if (errno == EWOULDBLOCK)
+			return Q_BUSY;
+		snprintf(err, errlen, "unable to lock %s: %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	if (fstat(m->fd, &st) == -1) {
+		snprintf(err, errlen, "unable to stat %s: %s", path,
+		    strerror(errno));
+		msg_close(m);
+		return -1;
+	}
+	if (st.st_nlink == 0) {		/* another run finished it */
+		msg_close(m);
+		return Q_BUSY;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_nlink != 1) {
+		snprintf(err, errlen, "not a plain file");
+		goto bad;
+	}
+
+	/* The trailer is the last line. */
+	tl = st.st_size < (off_t)sizeof(tail) ? (size_t)st.st_size : sizeof(tail);
+	if (pread(m->fd, head, MAGIC_LEN, 0) != (ssize_t)MAGIC_LEN ||
+	    memcmp(head, MAGIC, MAGIC_LEN) != 0) {
+		snprintf(err, errlen, "no \"outbox 1\" header");
+		goto bad;
+	}
+	if (pread(m->fd, tail, tl, st.st_size - (off_t)tl) != (ssize_t)tl ||
+	    tl < 2 || tail[tl - 1] != '\n') {
+		snprintf(err, errlen, "no trailer: the file is incomplete");
+		goto bad;
+	}
+	tail[tl - 1] = '\0';
+	e = strrchr(tail, '\n');
+	e = e ? e + 1 : tail;
+	if (sscanf(e, "end %llu %8x", &n, &crc) != 2 ||
+	    n > (unsigned long long)st.st_size) {
+		snprintf(err, errlen, "bad trailer");
+		goto bad;
+	}
+	off = (long long)MAGIC_LEN + (long long)n;
+	envlen = (long long)st.st_size - (long long)strlen(e) - 1 - off;
+	if (envlen <= 0 || envlen > ENVELOPE_MAX) {
+		snprintf(err, errlen, "message length %llu does not fit the "
+		    "file size %lld", n, (long long)st.st_size);
+		goto bad;
+	}
+	m->body_off = MAGIC_LEN;
+	m->body_len = (long long)n;
+
+	env = xmalloc((size_t)envlen + 1);
+	if (pread(m->fd, env, (size_t)envlen, off) != envlen) {
+		snprintf(err, errlen, "unable to read the envelope");
+		goto bad;
+	}
+	env[envlen] = '\0';
+	if (parse_envelope(m, env, (size_t)envlen, err, errlen) == -1)
+		goto bad;
+
+	/* The message must be what was written. */
+	for (off = m->body_off, left = m->body_len; left > 0; ) {
+		r = pread(m->fd, buf, left < (long long)sizeof(buf) ?
+		    (size_t)left : sizeof(buf), off);
+		if (r <= 0) {
+			snprintf(err, errlen, "unable to read the message: %s",
+			    r == 0 ? "short file" : strerror(errno));
+			rc = -1;
+			goto bad;
+		}
+		c = crc32_update(c, buf, (size_t)r);
+		for (e = buf; (e = memchr(e, '\n', (size_t)(buf + r - e))) != NULL;
+		    e++)
+			m->lines++;
+		off += r;
+		left -= r;
+	}
+	if (c != crc) {
+		snprintf(err, errlen, "checksum mismatch: %08x, expected %08x",
+		    (unsigned)c, crc);
+		goto bad;
+	}
+	free(env);
+	return 0;
+bad:
+	free(env);
+	msg_close(m);
+	return rc;
+}
+
+/* The envelope lines of a message file, NUL-terminated in env. */
+static int
+parse_envelope(struct qmsg *m, char *env, size_t len, char *err,
+    size_t errlen)
+{
+	char *line, *next, *v;
+	long long t;
+	size_t i, n = 0;
+
+	(void)len;
+	for (line = env; *line; line = next) {
+		if ((next = strchr(line, '\n')) == NULL) {
+			snprintf(err, errlen, "envelope line without an end");
+			return -1;
+		}
+		*next++ = '\0';
+		v = strchr(line, ' ');
+		v = v ? v + 1 : line + strlen(line);
+		if (strncmp(line, "rcpt ", 5) == 0)
+			n++;
+		else if (strncmp(line, "id ", 3) == 0) {
+			if (strcmp(v, m->id) != 0) {
+				snprintf(err, errlen, "id %.32s in a file named "
+				    "%s", v, m->id);
+				return -1;
+			}
+		} else if (strncmp(line, "time ", 5) == 0) {
+			if (parse_number(v, 0, 1LL << 40, &t) == -1) {
+				snprintf(err, errlen, "bad time");
+				return -1;
+			}
+			m->time = t;
+		} else if (strncmp(line, "sender ", 7) == 0 ||
+		    strcmp(line, "sender") == 0) {
+			free(m->sender);
+			m->sender = xstrdup(v);
+		} else if (strcmp(line, "8bit") == 0)
+			m->eightbit = 1;
+		else {
+			snprintf(err, errlen, "unknown envelope line \"%.32s\"",
+			    line);
+			return -1;
+		}
+	}
+	if (m->sender == NULL || n == 0 || n > RCPT_MAX || m->time == 0) {
+		snprintf(err, errlen, "envelope lacks sender, time or "
+		    "recipients");
+		return -1;
+	}
+	m->rcpt = xcalloc(n, sizeof(*m->rcpt));
+	for (line = env, i = 0; i < n; line += strlen(line) + 1) {
+		if (strncmp(line, "rcpt ", 5) != 0)
+			continue;
+		if (addr_check(line + 5, err, errlen) == -1 || line[5] == '\0')
+			return -1;
+		m->rcpt[i++].addr = xstrdup(line + 5);
+	}
+	m->nrcpt = n;
+	return 0;
+}
+
+static void
+msg_close(struct qmsg *m)
+{
+	size_t i;
+
+	if (m->fd != -1)
+		close(m->fd);	/* releases the lock */
+	m->fd = -1;
+	for (i = 0; i < m->nrcpt; i++)
+		free(m->rcpt[i].addr);
+	free(m->rcpt);
+	free(m->sender);
+	m->rcpt = NULL;
+	m->sender = NULL;
+	m->nrcpt = 0;
+}
+
+/*
+ * Load state/ID into m.  No file means no attempt yet.  A state file
+ * that does not parse is ignored with a warning: the worst outcome is
+ * that recipients already served are sent the message again.
+ */
+static void
+state_read(struct qmsg *m)
+{
+	char path[4096], line[REPLY_TEXT_MAX + 64], *v;
+	long long x;
+	int ended = 0;
+	size_t i;
+	FILE *fp;
+
+	if (spath(path, sizeof(path), "state", m->id) == -1 ||
+	    (fp = fopen(path, "re")) == NULL)
+		return;
+	if (fgets(line, sizeof(line), fp) == NULL ||
+	    strcmp(line, "outbox-state 1\n") != 0)
+		goto bad;
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		line[strcspn(line, "\n")] = '\0';
+		v = strchr(line, ' ');
+		if (strcmp(line, "end") == 0) {
+			ended = 1;
+			break;
+		}
+		if (v == NULL)
+			goto bad;
+		*v++ = '\0';
+		if (strcmp(line, "attempts") == 0 &&
+		    parse_number(v, 0, 1 << 30, &x) == 0)
+			m->attempts = (int)x;
+		else if (strcmp(line, "last") == 0 &&
+		    parse_number(v, 0, 1LL << 40, &x) == 0)
+			m->last = x;
+		else if (strcmp(line, "error") == 0)
+			strlcpy(m->error, v, sizeof(m->error));
+		else if (strcmp(line, "sent") == 0 || strcmp(line, "failed") == 0) {
+			int failed = line[0] == 'f';
+			char *t = strchr(v, ' ');
+
+			if (t)
+				*t++ = '\0';
+			if (parse_number(v, 0, RCPT_MAX, &x) == -1 ||
+			    (size_t)x >= m->nrcpt)
+				goto bad;
+			i = (size_t)x;
+			m->rcpt[i].state = failed ? R_BOUNCED : R_SENT;
+			if (t)
+				strlcpy(m->rcpt[i].text, t, sizeof(m->rcpt[i].text));
+		} else
+			goto bad;
+	}
+	if (!ended)
+		goto bad;
+	fclose(fp);
+	return;
+bad:
+	logmsg(LOG_WARNING, "%s: state file %s unreadable, ignored", m->id,
+	    path);
+	fclose(fp);
+	for (i = 0; i < m->nrcpt; i++)
+		m->rcpt[i].state = R_PENDING;
+}
+
+/* Replace state/ID: write in tmp/, fsync, rename, fsync state/ (Q-8). */
+static int
+state_write(struct qmsg *m, char *err, size_t errlen)
+{
+	char tmp[4096], path[4096], name[QID_LEN + 8];
+	size_t i;
+	FILE *fp;
+	int fd;
+
+	snprintf(name, sizeof(name), "%s.state", m->id);
+	if (spath(tmp, sizeof(tmp), "tmp", name) == -1 ||
+	    spath(path, sizeof(path), "state", m->id) == -1) {
+		snprintf(err, errlen, "spool path too long");
+		return -1;
+	}
+	unlink(tmp);	/* debris of a run that died */
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	    0600);
+	if (fd == -1 || (fp = fdopen(fd, "w")) == NULL) {
+		snprintf(err, errlen, "unable to create %s: %s", tmp,
+		    strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	fprintf(fp, "outbox-state 1\nattempts %d\nlast %lld\nerror %s\n",
+	    m->attempts, m->last, m->error);
+	for (i = 0; i < m->nrcpt; i++) {
+		if (m->rcpt[i].state == R_SENT)
+			fprintf(fp, "sent %zu\n", i);
+		else if (m->rcpt[i].state == R_BOUNCED)
+			fprintf(fp, "failed %zu %s\n", i, m->rcpt[i].text);
+	}
+	fputs("end\n", fp);
+	if (fflush(fp) == EOF || ferror(fp) || fsync(fd) == -1) {
+		snprintf(err, errlen, "unable to write %s: %s", tmp,
+		    strerror(errno));
+		fclose(fp);
+		unlink(tmp);
+		return -1;
+	}
+	if (fclose(fp) == EOF || rename(tmp, path) == -1) {
+		snprintf(err, errlen, "unable to write %s: %s", path,
+		    strerror(errno));
+		unlink(tmp);
+		return -1;
+	}
+	return fsync_dir("state", err, errlen);
+}
+
+/* Move queue/ID and state/ID into dir (failed/ or corrupt/). */
+static void
+move_to(const char *id, const char *dir, const char *why)
+{
+	char from[4096], to[4096];
+
+	if (spath(from, sizeof(from), "queue", id) == 0 &&
+	    spath(to, sizeof(to), dir, id) == 0 && rename(from, to) == -1)
+		logmsg(LOG_ERR, "%s: unable to move to %s/: %s", id, dir,
+		    strerror(errno));
+	if (spath(from, sizeof(from), "state", id) == 0 &&
+	    snprintf(to, sizeof(to), "%s/%s/%s.state", conf.spool, dir, id) > 0)
+		rename(from, to);
+	fsync_dir("queue", from, sizeof(from));
+	logmsg(LOG_WARNING, "%s: moved to %s/%s: %s", id, conf.spool, dir, why);
+}
+
+/*
+ * Queue a delivery status notification (RFC 3464) for the recipients
+ * of m in state R_FAILED, from MAILER-DAEMON with the null sender, to
+ * the envelope sender (a local one goes to admin).  The new message's
+ * id is added to ids.  Returns 0, or -1 with err set.
+ */
+static int
+bounce(struct qmsg *m, const char *bid_out, char *err, size_t errlen)
+{
+	struct addrlist to = { 0 };
+	char rcpt[ADDR_MAX], buf[BOUNCE_HEADERS_MAX + 1], date[64], arr[64];
+	char boundary[64], status[16];
+	const char *t;
+	struct qw *w;
+	ssize_t r;
+	size_t i, hl;
+	char *eoh;
+	int rc = -1;
+
+	if (addr_rcpt(m->sender, rcpt, sizeof(rcpt), err, errlen) == -1)
+		return -1;
+	addrlist_add(&to, rcpt);
+	w = xmalloc(sizeof(*w));
+	if (queue_create(w, err, errlen) == -1)
+		goto out;
+	snprintf(boundary, sizeof(boundary), "%s/%s", w->id, conf.domain);
+	msg_date(date, sizeof(date), time(NULL));
+	msg_date(arr, sizeof(arr), (time_t)m->time);
+
+#define OUT(...) do {							\
+	char _l[1024];							\
+	int _n = snprintf(_l, sizeof(_l), __VA_ARGS__);			\
+	if (_n < 0 || (size_t)_n >= sizeof(_l) ||			\
+	    queue_write(w, _l, (size_t)_n) == -1)			\
+		goto werr;						\
+} while (0)
+
+	OUT("From: Mail Delivery System <MAILER-DAEMON@%s>\n", conf.domain);
+	OUT("To: <%s>\n", rcpt);
+	OUT("Subject: Undelivered Mail Returned to Sender\n");
+	OUT("Date: %s\n", date);
+	OUT("Message-ID: <%s.bounce@%s>\n", w->id, conf.domain);
+	OUT("Auto-Submitted: auto-replied\n");
+	OUT("MIME-Version: 1.0\n");
+	OUT("Content-Type: multipart/report; report-type=delivery-status;\n"
+	    "\tboundary=\"%s\"\n\n", boundary);
+	OUT("This is a MIME-encapsulated message.\n\n--%s\n", boundary);
+	OUT("Content-Type: text/plain; charset=us-ascii\n\n");
+	OUT("This is outbox at %s.\n\n", conf.hostname);
+	OUT("The message you sent on %s could not be delivered to\n"
+	    "the recipients below.  The mail server's answer is given for "
+	    "each.\n\n", arr);
+	for (i = 0; i < m->nrcpt; i++)
+		if (m->rcpt[i].state == R_FAILED)
+			OUT("<%s>: %s\n", m->rcpt[i].addr, m->rcpt[i].text);
+	OUT("\n--%s\nContent-Type: message/delivery-status\n\n", boundary);
+	OUT("Reporting-MTA: dns; %s\nX-Outbox-Queue-ID: %s\n"
+	    "Arrival-Date: %s\n", conf.helo, m->id, arr);
+	for (i = 0; i < m->nrcpt; i++) {
+		if (m->rcpt[i].state != R_FAILED)
+			continue;
+		/* An enhanced status code from the reply, if it gave one. */
+		t = m->rcpt[i].text;
+		if (t[0] == '5' && t[3] == ' ' && t[4] == '5' && t[5] == '.' &&
+		    sscanf(t + 4, "%15s", status) == 1 &&
+		    strspn(status, "0123456789.") == strlen(status))
+			;
+		else
+			strlcpy(status, t[0] == '4' ? "4.4.7" : "5.0.0",
+			    sizeof(status));
+		OUT("\nFinal-Recipient: rfc822; %s\nAction: failed\n"
+		    "Status: %s\n", m->rcpt[i].addr, status);
+		if (t[0] == '5')
+			OUT("Remote-MTA: dns; %s\nDiagnostic-Code: smtp; %s\n",
+			    conf.host, t);
+	}
+	OUT("\n--%s\nContent-Type: text/rfc822-headers\n\n", boundary);
+#undef OUT
+
+	/* The header section of the original, or as much as fits. */
+	r = pread(m->fd, buf, m->body_len < BOUNCE_HEADERS_MAX ?
+	    (size_t)m->body_len : BOUNCE_HEADERS_MAX, m->body_off);
+	if (r < 0)
+		r = 0;
+	buf[r] = '\0';
+	eoh = strstr(buf, "\n\n");
+	hl = eoh ? (size_t)(eoh - buf) + 1 : (size_t)r;
+	if (queue_write(w, buf, hl) == -1 ||
+	    (hl > 0 && buf[hl - 1] != '\n' && queue_write(w, "\n", 1) == -1))
+		goto werr;
+	snprintf(buf, sizeof(buf), "\n--%s--\n", boundary);
+	if (queue_write(w, buf, strlen(buf)) == -1)
+		goto werr;
+	if (queue_commit(w, "", &to, 0, err, errlen) == -1)
+		goto out;
+	strlcpy((char *)bid_out, w->id, QID_LEN + 1);
+	rc = 0;
+	goto out;
+werr:
+	snprintf(err, errlen, "unable to write the bounce: %s",
+	    strerror(w->err ? w->err : EIO));
+	queue_abort(w);
+out:
+	free(w);
+	addrlist_free(&to);
+	return rc;
+}
+
+/*
+ * After an attempt: bounce newly failed recipients, then record the
+ * state, then remove the message if nobody is left.  The order keeps
+ * the promise: a recipient is marked done only when its bounce is on
+ * disk, and the message goes only when every recipient is done.
+ * A bounce's id is added to more.  Returns 1 if recipients remain.
+ */
+static int
+settle(struct qmsg *m, struct addrlist *more)
+{
+	char err[ERR_MAX], path[4096], bid[QID_LEN + 1] = "";
+	int failed = 0, pending = 0, bounced = 0;
+	size_t i;
+
+	for (i = 0; i < m->nrcpt; i++)
+		failed += m->rcpt[i].state == R_FAILED;
+	if (failed && m->sender[0] == '\0') {
+		/* Never a bounce of a bounce: it stays in failed/ and the log. */
+		logmsg(LOG_ERR, "%s: undeliverable bounce kept in %s/failed",
+		    m->id, conf.spool);
+	} else if (failed) {
+		if (bounce(m, bid, err, sizeof(err)) == -1) {
+			logmsg(LOG_ERR, "%s: unable to queue a bounce, will "
+			    "retry: %s", m->id, err);
+			for (i = 0; i < m->nrcpt; i++)
+				if (m->rcpt[i].state == R_FAILED)
+					m->rcpt[i].state = R_PENDING;
+		} else {
+			logmsg(LOG_INFO, "%s: sender non-delivery notification: "
+			    "%s", m->id, bid);
+			addrlist_add(more, bid);
+		}
+	}
+	for (i = 0; i < m->nrcpt; i++) {
+		if (m->rcpt[i].state == R_FAILED)
+			m->rcpt[i].state = R_BOUNCED;
+		pending += m->rcpt[i].state == R_PENDING;
+		bounced += m->rcpt[i].state == R_BOUNCED;
+	}
+	if (pending == 0 && bounced == 0) {
+		/* All sent.  A stale state file alone is harmless. */
+		if (spath(path, sizeof(path), "queue", m->id) == 0 &&
+		    unlink(path) == 0) {
+			fsync_dir("queue", err, sizeof(err));
+			if (spath(path, sizeof(path), "state", m->id) == 0)
+				unlink(path);
+			logmsg(LOG_INFO, "%s: removed", m->id);
+		}
+		return 0;
+	}
+	if (state_write(m, err, sizeof(err)) == -1)
+		logmsg(LOG_ERR, "%s: unable to record delivery state: %s",
+		    m->id, err);
+	if (pending == 0)
+		move_to(m->id, "failed", "undeliverable, bounced");
+	return pending > 0;
+}
+
+/* Remove tmp/ files older than TMP_MAXAGE: debris of dead intakes. */
+static void
+clean_tmp(void)
+{
+	char path[4096];
+	struct dirent *d;
+	struct stat st;
+	time_t now = time(NULL);
+	DIR *dp;
+
+	if (spath(path, sizeof(path), "tmp", NULL) == -1 ||
+	    (dp = opendir(path)) == NULL)
+		return;
+	while ((d = readdir(dp)) != NULL) {
+		if (d->d_name[0] == '.')
+			continue;
+		if (fstatat(dirfd(dp), d->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    now - st.st_mtime > TMP_MAXAGE &&
+		    unlinkat(dirfd(dp), d->d_name, 0) == 0)
+			logmsg(LOG_NOTICE, "removed stale %s/tmp/%s", conf.spool,
+			    d->d_name);
+	}
+	closedir(dp);
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The ids in queue/, oldest first. */
+static int
+list_ids(struct addrlist *ids, char *err, size_t errlen)
+{
+	char path[4096];
+	struct dirent *d;
+	DIR *dp;
+
+	if (spath(path, sizeof(path), "queue", NULL) == -1 ||
+	    (dp = opendir(path)) == NULL) {
+		snprintf(err, errlen, "unable to open %s/queue: %s", conf.spool,
+		    strerror(errno));
+		return -1;
+	}
+	while ((d = readdir(dp)) != NULL) {
+		if (strlen(d->d_name) != QID_LEN)
+			continue;
+		if (ids->n == ids->cap) {
+			ids->cap = ids->cap ? ids->cap * 2 : 64;
+			ids->v = xreallocarray(ids->v, ids->cap, sizeof(*ids->v));
+		}
+		ids->v[ids->n++] = xstrdup(d->d_name);
+	}
+	closedir(dp);
+	qsort(ids->v, ids->n, sizeof(*ids->v), cmp_str);
+	return 0;
+}
+
+/* Every pending recipient fails with text (expiry). */
+static void
+fail_pending(struct qmsg *m, const char *text)
+{
+	size_t i;
+
+	for (i = 0; i < m->nrcpt; i++)
+		if (m->rcpt[i].state == R_PENDING) {
+			m->rcpt[i].state = R_FAILED;
+			strlcpy(m->rcpt[i].text, text, sizeof(m->rcpt[i].text));
+		}
+}
+
+/* The attempt failed before any recipient was tried. */
+static void
+defer_pending(struct qmsg *m, const char *why)
+{
+	m->attempts++;
+	m->last = time(NULL);
+	escape(m->error, sizeof(m->error), why, strlen(why));
+}
+
+/*
+ * Deliver queued messages: the one named by only, or with whole, every
+ * message in the queue (then under the queue lock, so two runs never
+ * overlap; a second run returns 0 at once).  One SMTP session serves
+ * all; when the smart host cannot be reached, the run stops there.
+ * Returns EX_OK when nothing it tried is left, EX_TEMPFAIL when some is,
+ * EX_CONFIG when the configuration stops delivery.
+ */
+int
+queue_run(const char *only, int whole)
+{
+	struct addrlist ids = { 0 };
+	struct tls *tls = NULL;
+	struct smtp *s = NULL;
+	enum smtp_fail cls;
+	char err[ERR_MAX], why[ERR_MAX + 64], path[4096];
+	struct qmsg m;
+	size_t i, k;
+	int lockfd = -1, rc = EX_OK, r, sent;
+
+	if (queue_init(err, sizeof(err)) == -1) {
+		logmsg(LOG_ERR, "%s", err);
+		return EX_TEMPFAIL;
+	}
+	if (whole) {
+		if (spath(path, sizeof(path), "lock", NULL) == -1 ||
+		    (lockfd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW |
+		    O_CLOEXEC, 0600)) == -1) {
+			logmsg(LOG_ERR, "unable to open %s/lock: %s", conf.spool,
+			    strerror(errno));
+			return EX_TEMPFAIL;
+		}
+		if (flock(lockfd, LOCK_EX | LOCK_NB) == -1) {
+			logmsg(LOG_INFO, "another queue run is active");
+			close(lockfd);
+			return EX_OK;
+		}
+		clean_tmp();
+		if (list_ids(&ids, err, sizeof(err)) == -1) {
+			logmsg(LOG_ERR, "%s", err);
+			close(lockfd);
+			return EX_TEMPFAIL;
+		}
+	} else
+		addrlist_add(&ids, only);
+
+	/* ids grows while we go: bounces queued by this run come last. */
+	for (i = 0; i < ids.n; i++) {
+		r = msg_open(ids.v[i], &m, 1, err, sizeof(err));
+		if (r == Q_BUSY)
+			continue;
+		if (r == Q_CORRUPT) {
+			move_to(ids.v[i], "corrupt", err);
+			continue;
+		}
+		if (r == -1) {
+			logmsg(LOG_ERR, "%s", err);
+			rc = EX_TEMPFAIL;
+			continue;
+		}
+		state_read(&m);
+
+		if (time(NULL) - m.time > conf.maxage) {
+			snprintf(why, sizeof(why), "4.4.7 message expired after "
+			    "%lld days in the queue; last error: %s",
+			    (long long)(time(NULL) - m.time) / 86400,
+			    m.error[0] ? m.error : "none");
+			fail_pending(&m, why);
+			settle(&m, &ids);
+			msg_close(&m);
+			continue;
+		}
+		for (k = 0, sent = 0; k < m.nrcpt; k++)
+			sent += m.rcpt[k].state == R_PENDING;
+		if (sent == 0) {	/* finished before, cleanup interrupted */
+			settle(&m, &ids);
+			msg_close(&m);
+			continue;
+		}
+
+		if (s == NULL && conf.tls != TLS_OFF && tls == NULL &&
+		    (tls = tls_new(conf.cafile, err, sizeof(err))) == NULL)
+			cls = SMTP_CONFIG;
+		else if (s == NULL)
+			s = smtp_open(tls, &cls, err, sizeof(err));
+		if (s == NULL) {
+			defer_pending(&m, err);
+			if (state_write(&m, why, sizeof(why)) == -1)
+				logmsg(LOG_ERR, "%s: %s", m.id, why);
+			logmsg(LOG_WARNING, "%s: deferred: %s", m.id, err);
+			msg_close(&m);
+			rc = cls == SMTP_CONFIG ? EX_CONFIG : EX_TEMPFAIL;
+			break;
+		}
+
+		m.attempts++;
+		m.last = time(NULL);
+		r = smtp_send(s, &m, err, sizeof(err));
+		for (k = 0; k < m.nrcpt; k++) {
+			struct rcpt *p = &m.rcpt[k];
+
+			if (p->text[0] == '\0')
+				continue;
+			logmsg(p->state == R_SENT ? LOG_INFO : LOG_WARNING,
+			    "%s: to=<%s>, relay=%s, status=%s (%s)", m.id,
+			    p->addr, smtp_relay(s), p->state == R_SENT ? "sent" :
+			    p->state == R_FAILED ? "bounced" : "deferred",
+			    p->text);
+			if (p->state == R_PENDING)
+				strlcpy(m.error, p->text, sizeof(m.error));
+		}
+		if (r == -1) {
+			escape(m.error, sizeof(m.error), err, strlen(err));
+			smtp_close(s);
+			s = NULL;
+		}
+		if (settle(&m, &ids))
+			rc = EX_TEMPFAIL;
+		msg_close(&m);
+		if (r == -1)
+			break;	/* the session broke: try again next run */
+	}
+	if (s != NULL)
+		smtp_close(s);
+	tls_free(tls);
+	addrlist_free(&ids);
+	if (lockfd != -1)
+		close(lockfd);
+	return rc;
+}
+
+/* -bp: every queued message with its envelope and delivery state. */
+int
+queue_list(void)
+{
+	struct addrlist ids = { 0 };
+	char err[ERR_MAX], when[64];
+	long long total = 0, age;
+	struct qmsg m;
+	size_t i, k, shown = 0;
+	struct tm tm;
+	time_t t;
+
+	if (list_ids(&ids, err, sizeof(err)) == -1) {
+		if (errno == ENOENT) {
+			printf("Mail queue is empty\n");
+			return EX_OK;
+		}
+		say("%s", err);
+		return EX_TEMPFAIL;
+	}
+	for (i = 0; i < ids.n; i++) {
+		int r = msg_open(ids.v[i], &m, 0, err, sizeof(err));
+
+		if (r == Q_BUSY)
+			continue;
+		if (r != 0) {
+			printf("%s  (unreadable: %s)\n", ids.v[i], err);
+			continue;
+		}
+		state_read(&m);
+		t = (time_t)m.time;
+		localtime_r(&t, &tm);
+		strftime(when, sizeof(when), "%a %b %e %H:%M:%S", &tm);
+		age = (long long)(time(NULL) - t);
+		printf("%s %9lld  %s  (%lldh%02lldm)  <%s>\n", m.id, m.body_len,
+		    when, age / 3600, age % 3600 / 60, m.sender);
+		if (m.error[0])
+			printf("    (attempt %d: %s)\n", m.attempts, m.error);
+		for (k = 0; k < m.nrcpt; k++)
+			printf("    <%s>%s\n", m.rcpt[k].addr,
+			    m.rcpt[k].state == R_SENT ? "  sent" :
+			    m.rcpt[k].state == R_BOUNCED ? "  failed, bounced" : "");
+		total += m.body_len;
+		shown++;
+		msg_close(&m);
+	}
+	addrlist_free(&ids);
+	if (shown == 0)
+		printf("Mail queue is empty\n");
+	else
+		printf("-- %lld bytes in %zu message%s.\n", total, shown,
+		    shown == 1 ? "" : "s");
+	return EX_OK;
+}

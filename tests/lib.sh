@@ -1,0 +1,129 @@
+# Helpers for the outbox tests; sourced by tests/run.
+#
+# Each test runs in a subshell with its own directory $T (spool, config,
+# servers' files).  Servers bind 127.0.0.1:0 and write the port they got;
+# they stop by themselves after their lifetime, and tests/run also stops
+# them by the PIDs they wrote.  Every helper that finds a failure calls
+# fail, which ends the test.
+
+PY=${PYTHON:-/usr/bin/python3}
+TESTS=$(cd "$(dirname "$0")" && pwd)
+
+# fail MESSAGE: end the test as failed.  The mark survives a fail from
+# inside a pipeline's subshell, which exit alone would not end the test.
+fail() {
+	echo "    FAIL: $*" >&2
+	: >"$T/failed"
+	exit 1
+}
+
+# start_smtpd NAME [smtpd.py options]: aiosmtpd in $T/NAME; sets PORT.
+start_smtpd() {
+	_n=$1; shift
+	mkdir -p "$T/$_n"
+	"$PY" "$TESTS/smtpd.py" --dir "$T/$_n" --lifetime 60 "$@" \
+	    >"$T/$_n/stdout" 2>&1 &
+	wait_port "$T/$_n"
+}
+
+# start_raw NAME SCRIPT [rawsmtpd.py options]: the scripted server.
+start_raw() {
+	_n=$1; _s=$2; shift 2
+	mkdir -p "$T/$_n"
+	printf '%s\n' "$_s" >"$T/$_n/script"
+	"$PY" "$TESTS/rawsmtpd.py" --dir "$T/$_n" --script "$T/$_n/script" \
+	    --lifetime 30 "$@" >"$T/$_n/stdout" 2>&1 &
+	wait_port "$T/$_n"
+}
+
+wait_port() {
+	_i=0
+	while [ ! -s "$1/port" ]; do
+		_i=$((_i + 1))
+		[ $_i -le 100 ] || { cat "$1/stdout" >&2; fail "server in $1 did not start"; }
+		sleep 0.1
+	done
+	PORT=$(cat "$1/port")
+}
+
+# stop_servers: end the servers this test started, by their PIDs.
+stop_servers() {
+	for _p in "$T"/*/pid; do
+		[ -f "$_p" ] && kill "$(cat "$_p")" 2>/dev/null
+	done
+	return 0
+}
+
+# config [key value]...: the test's outbox.conf, mode 0600 as a file
+# with a password must be.  Defaults point at the server on $PORT.
+config() {
+	{
+		echo "host localhost"
+		echo "port $PORT"
+		echo "user alice"
+		echo "password s3cret-Pa55"
+		echo "cafile $CERTS/ca.pem"
+		echo "spool $T/spool"
+		echo "domain example.org"
+		echo "helo client.example.org"
+		echo "timeout 10"
+		while [ $# -ge 2 ]; do echo "$1 $2"; shift 2; done
+	} >"$T/outbox.conf"
+	chmod 600 "$T/outbox.conf"
+}
+
+# ob ARGS...: the binary under test with the test's config.
+ob() {
+	"$OUTBOX" -C "$T/outbox.conf" "$@"
+}
+
+# expect_exit N CMD...: run CMD (stdin passes through); its status must
+# be N.  Its output is kept in $T/out and $T/err.
+expect_exit() {
+	_want=$1; shift
+	"$@" >"$T/out" 2>"$T/err"
+	_got=$?
+	if [ "$_got" != "$_want" ]; then
+		sed 's/^/    stderr: /' "$T/err" >&2
+		fail "'$*' exited $_got, expected $_want"
+	fi
+}
+
+# wait_file PATH: wait (bounded) until PATH exists.
+wait_file() {
+	_i=0
+	while [ ! -e "$1" ]; do
+		_i=$((_i + 1))
+		[ $_i -le 100 ] || fail "$1 did not appear"
+		sleep 0.1
+	done
+}
+
+assert_grep() {
+	grep -q -e "$1" "$2" 2>/dev/null || {
+		[ -f "$2" ] && sed 's/^/    | /' "$2" >&2
+		fail "'$1' not found in $2"
+	}
+}
+
+assert_no_grep() {
+	if grep -q -e "$1" "$2" 2>/dev/null; then
+		grep -e "$1" "$2" | sed 's/^/    | /' >&2
+		fail "'$1' found in $2"
+	fi
+}
+
+# count_msgs DIR: messages the server in DIR has stored.
+count_msgs() {
+	ls "$1" 2>/dev/null | grep -c '^msg\.[0-9]*\.env$'
+}
+
+# queued: number of messages in the spool's queue/.
+queued() {
+	ls "$T/spool/queue" 2>/dev/null | wc -l | tr -d ' '
+}
+
+# body FILE: the body (after the first empty line) with CRLF made LF.
+body() {
+	tr -d '\r' <"$1" | sed '1,/^$/d'
+}
