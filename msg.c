@@ -666,6 +666,27 @@ addr_rcpt(const char *a, char *out, size_t cap, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * Where bounces for a message from sender go when that is not the sender
+ * itself: a local sender (raw, as given, had no domain or named this
+ * host) has its bounces sent to admin, when admin is set.  out is "" when
+ * bounces go to the sender.
+ */
+void
+addr_errors_to(const char *raw, const char *sender, char *out, size_t cap)
+{
+	const char *at = strrchr(sender, '@');
+	char err[ERR_MAX];
+
+	out[0] = '\0';
+	if (conf.admin == NULL || *sender == '\0')
+		return;
+	if (strchr(raw, '@') != NULL && at != NULL && !is_local_domain(at + 1))
+		return;
+	if (addr_rcpt("postmaster", out, cap, err, sizeof(err)) == -1)
+		out[0] = '\0';
+}
+
 /* The envelope sender: "" or "<>" is the null sender; a name is qualified. */
 int
 addr_sender(const char *a, char *out, size_t cap, char *err, size_t errlen)

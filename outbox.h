@@ -176,6 +176,7 @@ int	addr_parse_list(const char *, struct addrlist *, char *, size_t);
 int	addr_check(const char *, char *, size_t);
 int	addr_rcpt(const char *, char *, size_t, char *, size_t);
 int	addr_sender(const char *, char *, size_t, char *, size_t);
+void	addr_errors_to(const char *, const char *, char *, size_t);
 
 struct qw;
 int	msg_read(int, struct qw *, const struct intake *, struct addrlist *,
@@ -217,6 +218,7 @@ struct qmsg {
 	long long	 body_off, body_len;
 	long long	 lines;			/* LFs in the body: CRs on the wire */
 	char		*sender;		/* "" for the null sender */
+	char		*errors_to;		/* bounces go here; NULL: sender */
 	struct rcpt	*rcpt;
 	size_t		 nrcpt;
 	long long	 time;			/* intake */
@@ -229,8 +231,8 @@ struct qmsg {
 int	queue_init(char *, size_t);
 int	queue_create(struct qw *, char *, size_t);
 int	queue_write(struct qw *, const void *, size_t);
-int	queue_commit(struct qw *, const char *, struct addrlist *, int, char *,
-	    size_t);
+int	queue_commit(struct qw *, const char *, const char *, struct addrlist *,
+	    int, char *, size_t);
 void	queue_abort(struct qw *);
 void	queue_sigabort(void);
 int	queue_list(void);

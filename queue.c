@@ -18,6 +18,8 @@
  *	id ID\n				envelope, one field a line:
  *	time SECONDS\n			  intake time
  *	sender ADDR\n			  empty ADDR for the null sender
+ *	errors-to ADDR\n		  optional: bounces go here, not to
+ *					  the sender (a local sender's admin)
  *	rcpt ADDR\n			  one line each, in order
  *	8bit\n				  only when the message has 8-bit bytes
  *	end N CRC\n			trailer: N in decimal, CRC-32 of the N
@@ -253,8 +255,8 @@ queue_write(struct qw *w, const void *buf, size_t len)
  * (REQUIREMENTS Q-1).  On failure nothing is left behind.
  */
 int
-queue_commit(struct qw *w, const char *sender, struct addrlist *rcpts,
-    int eightbit, char *err, size_t errlen)
+queue_commit(struct qw *w, const char *sender, const char *errors_to,
+    struct addrlist *rcpts, int eightbit, char *err, size_t errlen)
 {
 	char line[ADDR_MAX + 64], path[4096];
 	size_t i;
@@ -265,6 +267,11 @@ queue_commit(struct qw *w, const char *sender, struct addrlist *rcpts,
 	    (long long)time(NULL), sender);
 	if (flush(w) == -1 || write_full(w->fd, line, (size_t)n) == -1)
 		goto werr;
+	if (errors_to && *errors_to) {
+		n = snprintf(line, sizeof(line), "errors-to %s\n", errors_to);
+		if (write_full(w->fd, line, (size_t)n) == -1)
+			goto werr;
+	}
 	for (i = 0; i < rcpts->n; i++) {
 		n = snprintf(line, sizeof(line), "rcpt %s\n", rcpts->v[i]);
 		if (write_full(w->fd, line, (size_t)n) == -1)
@@ -486,6 +493,11 @@ parse_envelope(struct qmsg *m, char *env, size_t len, char *err,
 		    strcmp(line, "sender") == 0) {
 			free(m->sender);
 			m->sender = xstrdup(v);
+		} else if (strncmp(line, "errors-to ", 10) == 0) {
+			if (addr_check(v, err, errlen) == -1 || *v == '\0')
+				return -1;
+			free(m->errors_to);
+			m->errors_to = xstrdup(v);
 		} else if (strcmp(line, "8bit") == 0)
 			m->eightbit = 1;
 		else {
@@ -523,8 +535,10 @@ msg_close(struct qmsg *m)
 		free(m->rcpt[i].addr);
 	free(m->rcpt);
 	free(m->sender);
+	free(m->errors_to);
 	m->rcpt = NULL;
 	m->sender = NULL;
+	m->errors_to = NULL;
 	m->nrcpt = 0;
 }
 
@@ -664,8 +678,8 @@ move_to(const char *id, const char *dir, const char *why)
 /*
  * Queue a delivery status notification (RFC 3464) for the recipients
  * of m in state R_FAILED, from MAILER-DAEMON with the null sender, to
- * the envelope sender (a local one goes to admin).  The new message's
- * id is added to ids.  Returns 0, or -1 with err set.
+ * the envelope sender or its errors-to address.  The new message's id
+ * is copied to bid_out.  Returns 0, or -1 with err set.
  */
 static int
 bounce(struct qmsg *m, const char *bid_out, char *err, size_t errlen)
@@ -680,7 +694,8 @@ bounce(struct qmsg *m, const char *bid_out, char *err, size_t errlen)
 	char *eoh;
 	int rc = -1;
 
-	if (addr_rcpt(m->sender, rcpt, sizeof(rcpt), err, errlen) == -1)
+	if (addr_rcpt(m->errors_to ? m->errors_to : m->sender, rcpt,
+	    sizeof(rcpt), err, errlen) == -1)
 		return -1;
 	addrlist_add(&to, rcpt);
 	w = xmalloc(sizeof(*w));
@@ -754,7 +769,7 @@ bounce(struct qmsg *m, const char *bid_out, char *err, size_t errlen)
 	snprintf(buf, sizeof(buf), "\n--%s--\n", boundary);
 	if (queue_write(w, buf, strlen(buf)) == -1)
 		goto werr;
-	if (queue_commit(w, "", &to, 0, err, errlen) == -1)
+	if (queue_commit(w, "", NULL, &to, 0, err, errlen) == -1)
 		goto out;
 	strlcpy((char *)bid_out, w->id, QID_LEN + 1);
 	rc = 0;

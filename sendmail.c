@@ -179,6 +179,8 @@ submit(struct opts *o, int nargs, char **args)
 	struct intake in = { 0 };
 	struct sigaction sa;
 	char err[ERR_MAX], sender[ADDR_MAX], self[ADDR_MAX], a[ADDR_MAX];
+	char errors_to[ADDR_MAX];
+	const char *raw;
 	char gecos[256] = "";
 	struct passwd *pw;
 	struct qw *w;
@@ -197,9 +199,11 @@ submit(struct opts *o, int nargs, char **args)
 	    (unsigned)getuid(), conf.domain) >= sizeof(self))
 		die(EX_CONFIG, "domain %s is too long", conf.domain);
 
-	if (addr_sender(o->sender ? o->sender : conf.from ? conf.from : self,
-	    sender, sizeof(sender), err, sizeof(err)) == -1)
+	raw = o->sender ? o->sender : conf.from ? conf.from : pw ? pw->pw_name :
+	    self;
+	if (addr_sender(raw, sender, sizeof(sender), err, sizeof(err)) == -1)
 		die(EX_NOUSER, "%s", err);
+	addr_errors_to(raw, sender, errors_to, sizeof(errors_to));
 	in.extract = o->extract;
 	in.dot_ends = !o->nodot;
 	in.sender = sender;
@@ -245,7 +249,8 @@ submit(struct opts *o, int nargs, char **args)
 		die(EX_NOINPUT, "message not queued: no recipients in To, Cc "
 		    "or Bcc");
 	}
-	if (queue_commit(w, sender, &rcpts, eightbit, err, sizeof(err)) == -1)
+	if (queue_commit(w, sender, errors_to, &rcpts, eightbit, err,
+	    sizeof(err)) == -1)
 		die(EX_TEMPFAIL, "message not queued: %s", err);
 
 	sa.sa_handler = SIG_DFL;
