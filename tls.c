@@ -31,6 +31,8 @@ struct tls {
 	int			 fd;
 	int			 ioerr;		/* errno of the socket, or 0 */
 	int			 eof;		/* peer closed the socket */
+	unsigned char		 first[48];	/* the server's first bytes */
+	size_t			 nfirst;
 };
 
 /* A growing byte buffer for DER objects and DNs. */
@@ -246,6 +248,11 @@ run_until(struct tls *t, unsigned target, int64_t deadline)
 				br_ssl_engine_close(eng);
 				return -1;
 			}
+			if (t->nfirst == 0) {
+				t->nfirst = (size_t)r < sizeof(t->first) ?
+				    (size_t)r : sizeof(t->first);
+				memcpy(t->first, buf, t->nfirst);
+			}
 			br_ssl_engine_recvrec_ack(eng, (size_t)r);
 			flushed = 0;
 			continue;
@@ -307,7 +314,25 @@ static void
 describe(struct tls *t, const char *what, char *err, size_t errlen)
 {
 	int e = br_ssl_engine_last_error(&t->cc.eng);
+	char text[sizeof(t->first) * 4 + 1];
 	size_t i;
+
+	/*
+	 * A TLS record starts with a content type of 20-23; an SMTP
+	 * greeting with a digit.  Name the mistake rather than the
+	 * puzzling version or type error it makes in the engine.
+	 */
+	if (t->nfirst >= 3 && t->first[0] >= '2' && t->first[0] <= '5' &&
+	    t->first[1] >= '0' && t->first[1] <= '9') {
+		for (i = 0; i < t->nfirst && t->first[i] != '\r' &&
+		    t->first[i] != '\n'; i++)
+			;
+		escape(text, sizeof(text), (const char *)t->first, i);
+		snprintf(err, errlen, "TLS %s: not TLS: the server sent "
+		    "plaintext \"%s\"; is the port for STARTTLS (tls starttls)?",
+		    what, text);
+		return;
+	}
 
 	if (t->ioerr) {
 		snprintf(err, errlen, "TLS %s: %s", what,
@@ -353,6 +378,7 @@ tls_handshake(struct tls *t, int fd, const char *servername,
 	}
 	t->fd = fd;
 	t->ioerr = t->eof = 0;
+	t->nfirst = 0;
 	br_ssl_client_init_full(&t->cc, &t->xc, t->ta, t->nta);
 	br_ssl_engine_set_versions(&t->cc.eng, BR_TLS12, BR_TLS12);
 	br_ssl_engine_set_buffer(&t->cc.eng, t->iobuf, sizeof(t->iobuf), 0);

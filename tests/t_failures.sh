@@ -36,7 +36,7 @@ test_untrusted_certificate() {
 	printf 'Subject: x\n\nhi\n' | expect_exit 0 ob bob@example.net
 	[ "$(queued)" = 1 ] || fail "not queued"
 	mailq_says 'certificate not trusted'
-	assert_no_grep '^auth\|^mail\|^ehlo.*\n.*ehlo' "$T/s/log"
+	assert_no_grep '^auth\|^mail' "$T/s/log"
 	[ "$(grep -c '^ehlo' "$T/s/log")" = 1 ] || fail "EHLO after a failed handshake"
 }
 
