@@ -99,8 +99,9 @@ in_byte(struct input *in)
 
 /*
  * Read up to and including LF, storing at most cap - 1 bytes without
- * the LF.  *complete says whether the LF was reached.  Returns 1, or 0
- * at the end of input with nothing read.
+ * the LF.  *complete says whether the line ended (LF, or the end of
+ * input after some bytes) rather than filled the buffer.  Returns 1, or
+ * 0 at the end of input with nothing read.
  */
 static int
 in_line(struct input *in, char *dst, size_t cap, size_t *lenp, int *complete)
@@ -110,8 +111,10 @@ in_line(struct input *in, char *dst, size_t cap, size_t *lenp, int *complete)
 
 	*complete = 0;
 	while (n + 1 < cap) {
-		if ((c = in_byte(in)) == -1)
+		if ((c = in_byte(in)) == -1) {
+			*complete = n > 0;	/* a last line without LF */
 			break;
+		}
 		if (c == '\n') {
 			*complete = 1;
 			in->lineno++;
@@ -400,9 +403,22 @@ addr_parse_list(const char *s, struct addrlist *out, char *err,
 	char cur[ADDR_MAX + 1], ang[ADDR_MAX + 1];
 	size_t cl = 0, al = 0;
 	int depth, angle = 0, spaced = 0, gap = 0, over = 0;
-	const char *p = s;
+	const char *p;
+	char show[96];
 
-	for (;; p++) {
+	/*
+	 * Control characters have no place in an address list (a folded
+	 * header was unfolded into blanks already): refuse them before
+	 * they can be read as separators (REQUIREMENTS S-6).
+	 */
+	for (p = s; *p; p++)
+		if (((unsigned char)*p < 0x20 && *p != '\t') || *p == 0x7f) {
+			escape(show, sizeof(show), s, strlen(s));
+			snprintf(err, errlen, "bad address \"%s\": control "
+			    "character", show);
+			return -1;
+		}
+	for (p = s;; p++) {
 		if (*p == '\0' || *p == ',' || *p == ';') {
 			const char *a = angle ? ang : cur;
 

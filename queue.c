@@ -897,7 +897,8 @@ list_ids(struct addrlist *ids, char *err, size_t errlen)
 		ids->v[ids->n++] = xstrdup(d->d_name);
 	}
 	closedir(dp);
-	qsort(ids->v, ids->n, sizeof(*ids->v), cmp_str);
+	if (ids->n > 1)
+		qsort(ids->v, ids->n, sizeof(*ids->v), cmp_str);
 	return 0;
 }
 

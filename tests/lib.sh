@@ -59,7 +59,7 @@ stop_servers() {
 config() {
 	{
 		echo "host localhost"
-		echo "port $PORT"
+		echo "port ${PORT:-25}"
 		echo "user alice"
 		echo "password s3cret-Pa55"
 		echo "cafile $CERTS/ca.pem"
