@@ -20,6 +20,7 @@
 struct conf conf;
 
 static int	set_key(const char *, char *, char *, size_t);
+static int	pick(const char *const *, const char *);
 static int	parse_age(const char *, long long *);
 static int	check_secret_file(int, const char *, char *, size_t);
 static void	set_defaults(void);
@@ -157,10 +158,7 @@ set_key(const char *k, char *v, char *why, size_t whylen)
 	long long n;
 	int i;
 
-	for (i = 0; keys[i] != NULL; i++)
-		if (strcmp(keys[i], k) == 0)
-			break;
-	if (keys[i] == NULL) {
+	if (pick(keys, k) == -1) {
 		snprintf(why, whylen, "unknown key \"%.64s\"", k);
 		return -1;
 	}
@@ -175,29 +173,25 @@ set_key(const char *k, char *v, char *why, size_t whylen)
 		}
 		conf.port = (int)n;
 	} else if (strcmp(k, "tls") == 0) {
-		if (strcmp(v, "starttls") == 0)
-			conf.tls = TLS_STARTTLS;
-		else if (strcmp(v, "tls") == 0)
-			conf.tls = TLS_IMPLICIT;
-		else if (strcmp(v, "off") == 0)
-			conf.tls = TLS_OFF;
-		else {
+		static const char *const modes[] = { "starttls", "tls", "off",
+		    NULL };
+
+		if ((i = pick(modes, v)) == -1) {
 			snprintf(why, whylen, "bad tls \"%.64s\": want starttls, "
 			    "tls or off", v);
 			return -1;
 		}
+		conf.tls = i == 0 ? TLS_STARTTLS : i == 1 ? TLS_IMPLICIT : TLS_OFF;
 	} else if (strcmp(k, "auth") == 0) {
-		if (strcmp(v, "auto") == 0)
-			conf.auth = AUTH_AUTO;
-		else if (strcasecmp(v, "plain") == 0)
-			conf.auth = AUTH_PLAIN;
-		else if (strcasecmp(v, "login") == 0)
-			conf.auth = AUTH_LOGIN;
-		else {
+		static const char *const mechs[] = { "auto", "plain", "login",
+		    NULL };
+
+		if ((i = pick(mechs, v)) == -1) {
 			snprintf(why, whylen, "unsupported auth \"%.64s\": want "
 			    "auto, plain or login", v);
 			return -1;
 		}
+		conf.auth = i == 0 ? AUTH_AUTO : i == 1 ? AUTH_PLAIN : AUTH_LOGIN;
 	} else if (strcmp(k, "maxage") == 0) {
 		if (parse_age(v, &conf.maxage) == -1) {
 			snprintf(why, whylen, "bad maxage \"%.64s\": want a number "
@@ -238,6 +232,18 @@ set_key(const char *k, char *v, char *why, size_t whylen)
 		*dst = xstrdup(v);
 	}
 	return 0;
+}
+
+/* The index of v in the NULL-terminated words, or -1. */
+static int
+pick(const char *const *words, const char *v)
+{
+	int i;
+
+	for (i = 0; words[i] != NULL; i++)
+		if (strcmp(words[i], v) == 0)
+			return i;
+	return -1;
 }
 
 /* "90", "30s", "15m", "12h", "5d": seconds. */

@@ -286,7 +286,8 @@ hello(struct smtp *s, char *err, size_t errlen)
 		if (code / 100 == 2)
 			return 0;
 	}
-	snprintf(err, errlen, "%s: greeting refused: %s", s->relay, s->text);
+	snprintf(err, errlen, "%s: EHLO%s refused: %s", s->relay,
+	    code / 100 == 5 ? " and HELO" : "", s->text);
 	return -1;
 }
 

@@ -35,6 +35,14 @@ log_open(int to_stderr)
 	log_stderr = to_stderr;
 }
 
+static void
+vsay(const char *fmt, va_list ap)
+{
+	fputs("outbox: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
 void
 logmsg(int prio, const char *fmt, ...)
 {
@@ -47,9 +55,7 @@ logmsg(int prio, const char *fmt, ...)
 	}
 	if (log_stderr && (prio <= LOG_WARNING || verbose)) {
 		va_start(ap, fmt);
-		fputs("outbox: ", stderr);
-		vfprintf(stderr, fmt, ap);
-		fputc('\n', stderr);
+		vsay(fmt, ap);
 		va_end(ap);
 	}
 }
@@ -61,9 +67,7 @@ say(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	fputs("outbox: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	vsay(fmt, ap);
 	va_end(ap);
 }
 
@@ -73,9 +77,7 @@ die(int code, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	fputs("outbox: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	vsay(fmt, ap);
 	va_end(ap);
 	exit(code);
 }

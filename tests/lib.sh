@@ -26,6 +26,31 @@ start_smtpd() {
 	wait_port "$T/$_n"
 }
 
+# smart_host NAME [CERT [smtpd.py options]]: the usual smart host, STARTTLS
+# with a certificate from $CERTS (default: server, valid for localhost)
+# and AUTH for the user and password that config writes.
+smart_host() {
+	_n=$1; _c=${2:-server}; shift; [ $# -gt 0 ] && shift
+	start_smtpd "$_n" --cert "$CERTS/$_c.pem" --key "$CERTS/$_c.key" \
+	    --auth alice:s3cret-Pa55 "$@"
+}
+
+# session_script [tls]: a scripted server's session up to and including
+# DATA: plain without AUTH, or implicit TLS with AUTH PLAIN.  The caller
+# adds the end.
+session_script() {
+	if [ -n "$1" ]; then
+		printf '%s\n' starttls 'send 220 raw ESMTP\r\n' 'expect EHLO' \
+		    'send 250-raw\r\n250 AUTH PLAIN\r\n' 'expect AUTH PLAIN' \
+		    'send 235 ok\r\n'
+	else
+		printf '%s\n' 'send 220 raw ESMTP\r\n' 'expect EHLO' \
+		    'send 250 raw\r\n'
+	fi
+	printf '%s\n' 'expect MAIL' 'send 250 ok\r\n' 'expect RCPT' \
+	    'send 250 ok\r\n' 'expect DATA' 'send 354 go\r\n' 'data'
+}
+
 # start_raw NAME SCRIPT [rawsmtpd.py options]: the scripted server.
 start_raw() {
 	_n=$1; _s=$2; shift 2

@@ -3,8 +3,7 @@
 # A message for recipients named as arguments arrives for exactly them,
 # its body byte for byte, over STARTTLS with AUTH, and leaves the queue.
 test_arguments() {
-	start_smtpd s --cert "$CERTS/server.pem" --key "$CERTS/server.key" \
-	    --auth alice:s3cret-Pa55
+	smart_host s
 	config
 	printf 'Subject: args\n\nfirst line\n\tindented\nlast\n' >"$T/in"
 	expect_exit 0 ob -f sender@example.org bob@example.net 'carol@example.net, Dave <dave@example.com>' <"$T/in"
@@ -23,8 +22,7 @@ test_arguments() {
 # -t takes To, Cc and Bcc (folded, with names and comments); Bcc is gone
 # from the copy that arrives; argument recipients are added (Postfix).
 test_extract_bcc() {
-	start_smtpd s --cert "$CERTS/server.pem" --key "$CERTS/server.key" \
-	    --auth alice:s3cret-Pa55
+	smart_host s
 	config
 	printf '%s\n' 'From: Sender <sender@example.org>' \
 	    'To: "Bob, B." <bob@example.net>,' \
@@ -49,8 +47,7 @@ test_extract_bcc() {
 # With -i, lines ".", "..", ".foo" travel dot-stuffed and arrive as
 # they were; CRLF input is stored and sent the same as LF input.
 test_dots_and_crlf() {
-	start_smtpd s --cert "$CERTS/server.pem" --key "$CERTS/server.key" \
-	    --auth alice:s3cret-Pa55
+	smart_host s
 	config
 	printf 'Subject: dots\n\n.\n..\n.foo\nmid.dle\n...\n.\n' >"$T/in"
 	expect_exit 0 ob -i bob@example.net <"$T/in"
@@ -71,8 +68,7 @@ test_dots_and_crlf() {
 
 # Without -i a lone dot ends the message; what follows is not sent.
 test_lone_dot_ends() {
-	start_smtpd s --cert "$CERTS/server.pem" --key "$CERTS/server.key" \
-	    --auth alice:s3cret-Pa55
+	smart_host s
 	config
 	printf 'Subject: dot\n\nkept\n.\nnot sent\n' | expect_exit 0 ob bob@example.net
 	body "$T/s/msg.1" >"$T/got"
@@ -82,8 +78,7 @@ test_lone_dot_ends() {
 # Lines longer than 998 octets are broken on the wire (the server
 # refuses longer ones), and nothing else changes.
 test_long_line() {
-	start_smtpd s --cert "$CERTS/server.pem" --key "$CERTS/server.key" \
-	    --auth alice:s3cret-Pa55
+	smart_host s
 	config
 	long=$(head -c 2500 /dev/zero | tr '\0' 'x')
 	printf 'Subject: long\n\n.%s\nend\n' "$long" | expect_exit 0 ob bob@example.net
@@ -112,16 +107,14 @@ test_implicit_tls() {
 # auto picks PLAIN when both are offered.
 test_auth_mechanisms() {
 	for m in PLAIN LOGIN; do
-		start_smtpd "$m" --cert "$CERTS/server.pem" --key "$CERTS/server.key" \
-		    --auth alice:s3cret-Pa55 --mechs "$m"
+		smart_host "$m" server --mechs "$m"
 		config
 		printf 'Subject: %s\n\nhi\n' "$m" | expect_exit 0 ob -v bob@example.net
 		[ "$(count_msgs "$T/$m")" = 1 ] || fail "AUTH $m: not delivered"
 		assert_grep "^>>> AUTH $m" "$T/err"
 	done
 	config auth login
-	start_smtpd both --cert "$CERTS/server.pem" --key "$CERTS/server.key" \
-	    --auth alice:s3cret-Pa55
+	smart_host both
 	config auth login
 	printf 'Subject: x\n\nhi\n' | expect_exit 0 ob -v bob@example.net
 	assert_grep '^>>> AUTH LOGIN' "$T/err"
@@ -133,8 +126,7 @@ test_auth_mechanisms() {
 
 # The password appears nowhere in a -v trace, neither plain nor in base64.
 test_password_not_traced() {
-	start_smtpd s --cert "$CERTS/server.pem" --key "$CERTS/server.key" \
-	    --auth alice:s3cret-Pa55 --mechs LOGIN
+	smart_host s server --mechs LOGIN
 	config
 	printf 'Subject: x\n\nhi\n' | expect_exit 0 ob -v bob@example.net
 	assert_grep '<redacted>' "$T/err"
@@ -150,8 +142,7 @@ test_password_not_traced() {
 # Date, Message-ID and From are added once, at intake: what is queued
 # is what arrives, whenever it is sent (REQUIREMENTS Q-9).
 test_added_headers() {
-	start_smtpd s --cert "$CERTS/server.pem" --key "$CERTS/server.key" \
-	    --auth alice:s3cret-Pa55
+	smart_host s
 	config
 	printf 'Subject: bare\n\nhi\n' | expect_exit 0 ob -odq -F 'Cron "Daemon"' bob@example.net
 	[ "$(queued)" = 1 ] || fail "not queued"
@@ -176,8 +167,7 @@ test_added_headers() {
 # One queue run sends every queued message over one session, RSET
 # between messages.
 test_one_session() {
-	start_smtpd s --cert "$CERTS/server.pem" --key "$CERTS/server.key" \
-	    --auth alice:s3cret-Pa55
+	smart_host s
 	config
 	for i in 1 2 3; do
 		printf 'Subject: %s\n\nhi\n' "$i" | expect_exit 0 ob -odq bob@example.net
@@ -192,8 +182,7 @@ test_one_session() {
 
 # Local names go to admin when it is set, else get the domain.
 test_local_rewriting() {
-	start_smtpd s --cert "$CERTS/server.pem" --key "$CERTS/server.key" \
-	    --auth alice:s3cret-Pa55
+	smart_host s
 	config
 	printf 'Subject: x\n\nhi\n' | expect_exit 0 ob root 'www-data@localhost'
 	assert_grep '^rcpt root@example.org$' "$T/s/msg.1.env"

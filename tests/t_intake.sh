@@ -39,8 +39,7 @@ test_usage_errors() {
 
 # Options grouped, joined and separated are the same options.
 test_option_forms() {
-	start_smtpd s --cert "$CERTS/server.pem" --key "$CERTS/server.key" \
-	    --auth alice:s3cret-Pa55
+	smart_host s
 	config
 	printf 'To: bob@example.net\n\n.\nhi\n' | expect_exit 0 ob -ti -fjoined@example.org
 	printf 'To: bob@example.net\n\n.\nhi\n' | expect_exit 0 ob -t -i -r separate@example.org
@@ -66,8 +65,7 @@ test_nul_byte() {
 # at all, no empty line after the header, no final newline, an mbox
 # "From " line, a header section ended by a line that is not a header.
 test_message_shapes() {
-	start_smtpd s --cert "$CERTS/server.pem" --key "$CERTS/server.key" \
-	    --auth alice:s3cret-Pa55
+	smart_host s
 	config
 	printf 'just a body\nline two\n' | expect_exit 0 ob bob@example.net
 	body "$T/s/msg.1" >"$T/got"
@@ -134,8 +132,7 @@ test_config_errors() {
 }
 
 test_passwordfile() {
-	start_smtpd s --cert "$CERTS/server.pem" --key "$CERTS/server.key" \
-	    --auth alice:s3cret-Pa55
+	smart_host s
 	config
 	sed -i 's/^password .*/passwordfile '"$(echo "$T" | sed 's/[\/&]/\\&/g')"'\/pw/' "$T/outbox.conf"
 	chmod 644 "$T/outbox.conf"

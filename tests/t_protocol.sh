@@ -138,38 +138,17 @@ send 221 bye\r\n'
 # queued and the log says "possible duplicate" (Q-8).  Over TLS, an end
 # of stream without close_notify is the same failure (T-9).
 test_drop_after_dot() {
-	start_raw r 'send 220 raw ESMTP\r\n
-expect EHLO
-send 250 raw\r\n
-expect MAIL
-send 250 ok\r\n
-expect RCPT
-send 250 ok\r\n
-expect DATA
-send 354 go\r\n
-data
-close'
+	start_raw r "$(session_script)
+close"
 	plain_config
 	printf 'Subject: x\n\nhi\n' | expect_exit 0 ob -v bob@example.net
 	[ -f "$T/r/data.1" ] || fail "DATA not sent"
 	assert_grep 'possible duplicate' "$T/err"
 	[ "$(queued)" = 1 ] || fail "not kept queued"
 	rm -rf "$T/r"
-	start_raw r 'starttls
-send 220 tls ESMTP\r\n
-expect EHLO
-send 250-tls\r\n250 AUTH PLAIN\r\n
-expect AUTH PLAIN
-send 235 ok\r\n
-expect MAIL
-send 250 ok\r\n
-expect RCPT
-send 250 ok\r\n
-expect DATA
-send 354 go\r\n
-data
+	start_raw r "$(session_script tls)
 send 250 2.0.0 ok, but no\r\n
-close' --cert "$CERTS/server.pem" --key "$CERTS/server.key"
+close" --cert "$CERTS/server.pem" --key "$CERTS/server.key"
 	config tls tls
 	sed -i '/^tls off/d' "$T/outbox.conf"
 	rm -f "$T"/spool/queue/* "$T"/spool/state/*
@@ -178,21 +157,9 @@ close' --cert "$CERTS/server.pem" --key "$CERTS/server.key"
 	# The 250 came whole before the drop: that one counts as delivered.
 	[ "$(queued)" = 0 ] || fail "a complete 250 was not taken"
 	rm -rf "$T/r"
-	start_raw r 'starttls
-send 220 tls ESMTP\r\n
-expect EHLO
-send 250-tls\r\n250 AUTH PLAIN\r\n
-expect AUTH PLAIN
-send 235 ok\r\n
-expect MAIL
-send 250 ok\r\n
-expect RCPT
-send 250 ok\r\n
-expect DATA
-send 354 go\r\n
-data
+	start_raw r "$(session_script tls)
 send 250 2.0.0 half a li
-close' --cert "$CERTS/server.pem" --key "$CERTS/server.key"
+close" --cert "$CERTS/server.pem" --key "$CERTS/server.key"
 	config tls tls
 	printf 'Subject: x\n\nhi\n' | expect_exit 0 ob -v bob@example.net
 	[ -f "$T/r/data.1" ] || fail "DATA not sent over TLS"
