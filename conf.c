@@ -335,7 +335,8 @@ conf_secret(char *buf, size_t cap, char *err, size_t errlen)
 		close(fd);
 		return -1;
 	}
-	while (!found && fgets(line, sizeof(line), fp) != NULL) {
+	/* The last password line counts, as for every key. */
+	while (found != -1 && fgets(line, sizeof(line), fp) != NULL) {
 		p = line;
 		if (conf.passwordfile == NULL) {
 			while (*p == ' ' || *p == '\t')
@@ -354,6 +355,8 @@ conf_secret(char *buf, size_t cap, char *err, size_t errlen)
 			    path, cap - 1);
 			found = -1;
 		}
+		if (conf.passwordfile != NULL)
+			break;	/* its first line only */
 	}
 	explicit_bzero(line, sizeof(line));
 	fclose(fp);

@@ -68,7 +68,7 @@
 #define CONF_LINE_MAX	1024
 #define SECRET_MAX	512
 
-/* Trust anchors: largest PEM bundle read. Debian's is about 220 KB. */
+/* Trust anchors: largest PEM bundle read (streamed, not held); Debian's is about 220 KB. */
 #define CAFILE_MAX	(8 * 1024 * 1024)
 
 /* The envelope part of a queue file: recipients and their lines. */

@@ -120,8 +120,9 @@ tls_new(const char *path, char *err, size_t errlen)
 	br_pem_decoder_context pc;
 	struct bytes der = { 0 };
 	struct tls *t;
-	unsigned char *file;
+	unsigned char buf[4096];
 	size_t off = 0, len = 0, n;
+	long long total = 0;
 	ssize_t r;
 	int fd, in_cert = 0, bad = 0;
 
@@ -130,27 +131,27 @@ tls_new(const char *path, char *err, size_t errlen)
 		    strerror(errno));
 		return NULL;
 	}
-	file = xmalloc(CAFILE_MAX);
-	while (len < CAFILE_MAX && (r = read(fd, file + len,
-	    CAFILE_MAX - len)) != 0) {
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r == -1) {
-			snprintf(err, errlen, "unable to read cafile %s: %s", path,
-			    strerror(errno));
-			close(fd);
-			free(file);
-			return NULL;
-		}
-		len += (size_t)r;
-	}
-	close(fd);
-
 	t = xcalloc(1, sizeof(*t));
 	t->fd = -1;
 	br_pem_decoder_init(&pc);
-	while (off < len) {
-		n = br_pem_decoder_push(&pc, file + off, len - off);
+	/* The file is decoded as it is read, a block at a time. */
+	for (;;) {
+		if (off == len) {
+			r = read(fd, buf, sizeof(buf));
+			if (r == -1 && errno == EINTR)
+				continue;
+			if (r == -1 || (total += r) > CAFILE_MAX) {
+				snprintf(err, errlen, "unable to read cafile %s: %s",
+				    path, r == -1 ? strerror(errno) :
+				    "larger than 8 MB");
+				goto fail;
+			}
+			if (r == 0)
+				break;
+			off = 0;
+			len = (size_t)r;
+		}
+		n = br_pem_decoder_push(&pc, buf + off, len - off);
 		off += n;
 		switch (br_pem_decoder_event(&pc)) {
 		case BR_PEM_BEGIN_OBJ:
@@ -168,14 +169,11 @@ tls_new(const char *path, char *err, size_t errlen)
 			break;
 		case BR_PEM_ERROR:
 			snprintf(err, errlen, "cafile %s: PEM syntax error", path);
-			free(der.p);
-			free(file);
-			tls_free(t);
-			return NULL;
+			goto fail;
 		}
 	}
+	close(fd);
 	free(der.p);
-	free(file);
 	if (t->nta == 0) {
 		snprintf(err, errlen, "cafile %s: no usable certificate in it%s",
 		    path, bad ? " (none could be decoded)" : "");
@@ -183,6 +181,11 @@ tls_new(const char *path, char *err, size_t errlen)
 		return NULL;
 	}
 	return t;
+fail:
+	close(fd);
+	free(der.p);
+	tls_free(t);
+	return NULL;
 }
 
 void
