@@ -13,8 +13,9 @@ CC = musl-gcc
 STATIC = -static
 CFLAGS = -Os -g0 -std=c11 -D_DEFAULT_SOURCE -Wall -Wextra -Werror \
 	-Wno-format-truncation -Wshadow -Wpointer-arith -Wstrict-prototypes \
-	-Wmissing-prototypes
-LDFLAGS = $(STATIC) -s
+	-Wmissing-prototypes -fno-asynchronous-unwind-tables \
+	-ffunction-sections -fdata-sections
+LDFLAGS = $(STATIC) -s -Wl,--gc-sections
 MULTIARCH != gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu
 BEARSSL_CFLAGS = -I/usr/include/bearssl
 BEARSSL_LIBS = /usr/lib/$(MULTIARCH)/libbearssl.a

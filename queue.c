@@ -81,6 +81,8 @@ static int	fsync_dir(const char *, char *, size_t);
 static int	write_full(int, const void *, size_t);
 static int	flush(struct qw *);
 static int	msg_open(const char *, struct qmsg *, int, char *, size_t);
+static int	parse_trailer(const char *, long long *, uint32_t *);
+static void	dsn_status(const char *, char *, size_t);
 static int	parse_envelope(struct qmsg *, char *, size_t, char *, size_t);
 static void	msg_close(struct qmsg *);
 static void	state_read(struct qmsg *);
@@ -340,8 +342,8 @@ static int
 msg_open(const char *id, struct qmsg *m, int lock, char *err, size_t errlen)
 {
 	char path[4096], tail[96], head[MAGIC_LEN], *env = NULL, *e;
-	unsigned long long n;
-	unsigned int crc;
+	long long n;
+	uint32_t crc;
 	long long off, envlen, left;
 	uint32_t c = 0;
 	struct stat st;
@@ -403,20 +405,19 @@ msg_open(const char *id, struct qmsg *m, int lock, char *err, size_t errlen)
 	tail[tl - 1] = '\0';
 	e = strrchr(tail, '\n');
 	e = e ? e + 1 : tail;
-	if (sscanf(e, "end %llu %8x", &n, &crc) != 2 ||
-	    n > (unsigned long long)st.st_size) {
+	if (parse_trailer(e, &n, &crc) == -1 || n > (long long)st.st_size) {
 		snprintf(err, errlen, "bad trailer");
 		goto bad;
 	}
 	off = (long long)MAGIC_LEN + (long long)n;
 	envlen = (long long)st.st_size - (long long)strlen(e) - 1 - off;
 	if (envlen <= 0 || envlen > ENVELOPE_MAX) {
-		snprintf(err, errlen, "message length %llu does not fit the "
+		snprintf(err, errlen, "message length %lld does not fit the "
 		    "file size %lld", n, (long long)st.st_size);
 		goto bad;
 	}
 	m->body_off = MAGIC_LEN;
-	m->body_len = (long long)n;
+	m->body_len = n;
 
 	env = xmalloc((size_t)envlen + 1);
 	if (pread(m->fd, env, (size_t)envlen, off) != envlen) {
@@ -446,7 +447,7 @@ msg_open(const char *id, struct qmsg *m, int lock, char *err, size_t errlen)
 	}
 	if (c != crc) {
 		snprintf(err, errlen, "checksum mismatch: %08x, expected %08x",
-		    (unsigned)c, crc);
+		    (unsigned)c, (unsigned)crc);
 		goto bad;
 	}
 	free(env);
@@ -455,6 +456,56 @@ bad:
 	free(env);
 	msg_close(m);
 	return rc;
+}
+
+/* "end N CRC": N decimal, CRC eight lowercase hex digits, nothing else. */
+static int
+parse_trailer(const char *s, long long *n, uint32_t *crc)
+{
+	char num[24];
+	const char *sp;
+	size_t k;
+
+	if (strncmp(s, "end ", 4) != 0 || (sp = strchr(s + 4, ' ')) == NULL ||
+	    (k = (size_t)(sp - (s + 4))) >= sizeof(num))
+		return -1;
+	memcpy(num, s + 4, k);
+	num[k] = '\0';
+	if (parse_number(num, 0, 1LL << 50, n) == -1 || strlen(sp + 1) != 8)
+		return -1;
+	for (*crc = 0, sp++; *sp; sp++) {
+		if (*sp >= '0' && *sp <= '9')
+			*crc = *crc << 4 | (uint32_t)(*sp - '0');
+		else if (*sp >= 'a' && *sp <= 'f')
+			*crc = *crc << 4 | (uint32_t)(*sp - 'a' + 10);
+		else
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * The DSN status of a failure (RFC 3464 2.3.4): the enhanced code of a
+ * 5xx reply when it gives one of its class ("550 5.1.1 ..."), else
+ * 5.0.0; 4.4.7 for an expiry, whose text starts with that code.
+ */
+static void
+dsn_status(const char *t, char *out, size_t cap)
+{
+	size_t k;
+
+	if (strncmp(t, "4.4.7 ", 6) == 0) {
+		strlcpy(out, "4.4.7", cap);
+		return;
+	}
+	k = strspn(t + (t[0] ? 4 : 0), "0123456789.");
+	if (t[0] == '5' && strlen(t) > 5 && t[3] == ' ' && t[4] == '5' &&
+	    t[5] == '.' && k >= 5 && k < cap && (t[4 + k] == ' ' ||
+	    t[4 + k] == '\0')) {
+		memcpy(out, t + 4, k);
+		out[k] = '\0';
+	} else
+		strlcpy(out, "5.0.0", cap);
 }
 
 /* The envelope lines of a message file, NUL-terminated in env. */
@@ -737,15 +788,8 @@ bounce(struct qmsg *m, const char *bid_out, char *err, size_t errlen)
 	for (i = 0; i < m->nrcpt; i++) {
 		if (m->rcpt[i].state != R_FAILED)
 			continue;
-		/* An enhanced status code from the reply, if it gave one. */
 		t = m->rcpt[i].text;
-		if (t[0] == '5' && t[3] == ' ' && t[4] == '5' && t[5] == '.' &&
-		    sscanf(t + 4, "%15s", status) == 1 &&
-		    strspn(status, "0123456789.") == strlen(status))
-			;
-		else
-			strlcpy(status, t[0] == '4' ? "4.4.7" : "5.0.0",
-			    sizeof(status));
+		dsn_status(t, status, sizeof(status));
 		OUT("\nFinal-Recipient: rfc822; %s\nAction: failed\n"
 		    "Status: %s\n", m->rcpt[i].addr, status);
 		if (t[0] == '5')
