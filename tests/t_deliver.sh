@@ -194,3 +194,15 @@ test_local_rewriting() {
 	assert_grep '^rcpt other@example.net$' "$T/s/msg.2.env"
 	[ "$(grep -c '^rcpt ' "$T/s/msg.2.env")" = 2 ] || fail "admin not merged"
 }
+
+# -odb: exit 0 at once, the child delivers in the background.
+test_background_delivery() {
+	smart_host s
+	config
+	printf 'Subject: bg\n\nhi\n' | expect_exit 0 ob -odb bob@example.net
+	wait_file "$T/s/msg.1.env"
+	assert_grep '^rcpt bob@example.net$' "$T/s/msg.1.env"
+	i=0
+	while [ "$(queued)" != 0 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+	[ "$(queued)" = 0 ] || fail "not removed after background delivery"
+}

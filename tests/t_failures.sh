@@ -249,3 +249,22 @@ test_corrupt_and_stale() {
 	[ -f "$T/spool/corrupt/$q" ] || fail "checksum mismatch not caught"
 	[ "$(count_msgs "$T/s")" = 0 ] || fail "a corrupt file was sent"
 }
+
+# A message older than maxage is bounced with status 4.4.7 and the last
+# error, and kept in failed/ (Q-10).
+test_expiry() {
+	PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	config maxage 1s
+	printf 'Subject: old\n\nhi\n' | expect_exit 0 ob -f sender@example.org bob@example.net
+	sleep 2
+	smart_host s
+	config maxage 1s
+	expect_exit 0 ob -q
+	[ "$(count_msgs "$T/s")" = 1 ] || fail "expected only the bounce"
+	assert_grep '^rcpt sender@example.org$' "$T/s/msg.1.env"
+	assert_grep '^Status: 4.4.7' "$T/s/msg.1"
+	assert_grep 'expired after 0 days in the queue; last error: unable to connect' "$T/s/msg.1"
+	assert_grep '^Subject: old' "$T/s/msg.1"
+	[ "$(queued)" = 0 ] || fail "queue not empty"
+	[ "$(ls "$T/spool/failed" | grep -c '^[0-9a-f]*$')" = 1 ] || fail "not kept in failed/"
+}
