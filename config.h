@@ -35,7 +35,7 @@
 /* Give up on a message this old (seconds) unless "maxage" says otherwise. */
 #define DEF_MAXAGE	(5 * 24 * 3600)
 
-/* Files left in tmp/ longer than this are debris of a dead intake (qmail's 36 h). */
+/* Files in tmp/ older than this are debris of a dead intake (qmail: 36 h). */
 #define TMP_MAXAGE	(36 * 3600)
 
 /*
@@ -50,7 +50,8 @@
 #define ADDR_MAX	256	/* forward-path including the angle brackets */
 
 /* Message limits. */
-#define TEXT_LINE_MAX	998	/* RFC 5322 2.1.1, without CRLF: longer lines are broken on the wire */
+/* RFC 5322 2.1.1, without CRLF; longer lines are broken on the wire. */
+#define TEXT_LINE_MAX	998
 #define HEADER_MAX	65536	/* one logical header field, folded lines included */
 #define HEADERS_MAX	1000	/* header fields in one message */
 #define RCPT_MAX	1000	/* recipients of one message */
@@ -68,7 +69,7 @@
 #define CONF_LINE_MAX	1024
 #define SECRET_MAX	512
 
-/* Trust anchors: largest PEM bundle read (streamed, not held); Debian's is about 220 KB. */
+/* Largest PEM bundle of trust anchors (streamed); Debian's is 220 KB. */
 #define CAFILE_MAX	(8 * 1024 * 1024)
 
 /* The envelope part of a queue file: recipients and their lines. */

@@ -39,6 +39,10 @@ struct hdrs {
 	int	 count;
 };
 
+struct work;
+
+static int	read_message(struct work *, struct qw *, const struct intake *,
+		    struct addrlist *, char *, size_t);
 static int	in_raw(struct input *);
 static int	in_byte(struct input *);
 static int	in_line(struct input *, char *, size_t, size_t *, int *);
@@ -151,21 +155,39 @@ field_is(const char *s, const char *name)
 	return strncasecmp(s, name, n) == 0 && s[n] == ':';
 }
 
+/* msg_read()'s buffers: too big for a small stack, freed at the end. */
+struct work {
+	struct input	in;
+	char		field[HEADER_MAX + 1];	/* the logical header field */
+	char		line[HEADER_MAX + 1];	/* the physical line */
+};
+
 int
 msg_read(int fd, struct qw *w, const struct intake *opt,
     struct addrlist *rcpts, int *eightbit, char *err, size_t errlen)
 {
-	static struct input in;
-	static char field[HEADER_MAX + 1];
-	char line[HEADER_MAX + 1];
+	struct work *wk = xcalloc(1, sizeof(*wk));
+	int code;
+
+	wk->in.fd = fd;
+	wk->in.pending = -1;
+	code = read_message(wk, w, opt, rcpts, err, errlen);
+	*eightbit = wk->in.eightbit;
+	free(wk);
+	return code;
+}
+
+static int
+read_message(struct work *wk, struct qw *w, const struct intake *opt,
+    struct addrlist *rcpts, char *err, size_t errlen)
+{
+	struct input *in = &wk->in;
+	char *field = wk->field, *line = wk->line;
 	struct hdrs h;
 	size_t flen = 0, n;
 	int complete, in_body = 0, at_start = 1, code = 0;
 
-	memset(&in, 0, sizeof(in));
 	memset(&h, 0, sizeof(h));
-	in.fd = fd;
-	in.pending = -1;
 
 	/*
 	 * The header section: field holds the logical field being read.
@@ -173,16 +195,16 @@ msg_read(int fd, struct qw *w, const struct intake *opt,
 	 * header, or at the end of input.
 	 */
 	for (;;) {
-		if (!in_line(&in, line, sizeof(line), &n, &complete))
+		if (!in_line(in, line, HEADER_MAX + 1, &n, &complete))
 			break;		/* end of input */
 		if (opt->dot_ends && complete && n == 1 && line[0] == '.')
 			break;		/* the end, before any body */
-		if (in.lineno <= 1 && complete && strncmp(line, "From ", 5) == 0)
+		if (in->lineno <= 1 && complete && strncmp(line, "From ", 5) == 0)
 			continue;	/* an mbox separator, not a header */
 		if (complete && (line[0] == ' ' || line[0] == '\t') && flen > 0) {
 			if (flen + 1 + n > HEADER_MAX) {
 				snprintf(err, errlen, "header field at line %lld is "
-				    "longer than %d bytes", in.lineno, HEADER_MAX);
+				    "longer than %d bytes", in->lineno, HEADER_MAX);
 				return EX_DATAERR;
 			}
 			field[flen++] = '\n';
@@ -211,7 +233,7 @@ msg_read(int fd, struct qw *w, const struct intake *opt,
 		}
 		if (!complete && is_field_start(line, n)) {
 			snprintf(err, errlen, "header line %lld is longer than %d "
-			    "bytes", in.lineno + 1, HEADER_MAX);
+			    "bytes", in->lineno + 1, HEADER_MAX);
 			return EX_DATAERR;
 		}
 		/* Not a header: the body starts here, without an empty line. */
@@ -232,7 +254,7 @@ msg_read(int fd, struct qw *w, const struct intake *opt,
 
 	/* The body, streamed in pieces of at most one buffer. */
 	while (in_body) {
-		if (!in_line(&in, line, sizeof(line), &n, &complete))
+		if (!in_line(in, line, HEADER_MAX + 1, &n, &complete))
 			break;
 		if (opt->dot_ends && at_start && complete && n == 1 &&
 		    line[0] == '.')
@@ -246,16 +268,15 @@ msg_read(int fd, struct qw *w, const struct intake *opt,
 	/* The stored message always ends in a line end. */
 	if (!at_start && queue_write(w, "\n", 1) == -1)
 		goto werr;
-	if (in.err) {
+	if (in->err) {
 		snprintf(err, errlen, "unable to read the message: %s",
-		    strerror(in.err));
+		    strerror(in->err));
 		return EX_TEMPFAIL;
 	}
-	if (in.nul) {
+	if (in->nul) {
 		snprintf(err, errlen, "the message contains a NUL byte");
 		return EX_DATAERR;
 	}
-	*eightbit = in.eightbit;
 	return 0;
 werr:
 	snprintf(err, errlen, "unable to write to the queue: %s",

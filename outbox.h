@@ -100,13 +100,15 @@ size_t	 escape(char *, size_t, const char *, size_t);
 int	 parse_number(const char *, long long, long long, long long *);
 
 /*
- * A list of addresses; addrlist_add() copies, ignores exact duplicates
+ * A list of strings (addresses, queue ids).  addrlist_push() appends a
+ * copy; addrlist_add() is for recipients: it ignores exact duplicates
  * and fails (returns -1) once RCPT_MAX are held.
  */
 struct addrlist {
 	char	**v;
 	size_t	  n, cap;
 };
+void	addrlist_push(struct addrlist *, const char *);
 int	addrlist_add(struct addrlist *, const char *);
 void	addrlist_free(struct addrlist *);
 
@@ -168,7 +170,6 @@ struct intake {
 	int		 extract;	/* -t */
 	int		 dot_ends;	/* no -i: a lone "." ends input */
 	const char	*fullname;	/* -F, or NULL */
-	const char	*sender;	/* envelope sender, qualified; "" for <> */
 	const char	*header_from;	/* From: address to add when missing */
 };
 

@@ -39,7 +39,8 @@
  *	last SECONDS\n
  *	error TEXT\n			last failure, escaped (util.c escape())
  *	sent I\n			recipient I (0-based) was accepted
- *	failed I TEXT\n			recipient I was refused; bounce queued
+ *	failed I TEXT\n			recipient I was refused; its bounce
+ *					is queued (none for the null sender)
  *	end\n
  *
  * Both formats are stable: later versions read what this one wrote.
@@ -80,20 +81,23 @@ static int	spath(char *, size_t, const char *, const char *);
 static int	fsync_dir(const char *, char *, size_t);
 static int	write_full(int, const void *, size_t);
 static int	flush(struct qw *);
+static int	append(struct qw *, const void *, size_t);
+static int	env_line(struct qw *, const char *, const char *);
 static int	msg_open(const char *, struct qmsg *, int, char *, size_t);
 static int	parse_trailer(const char *, long long *, uint32_t *);
 static void	dsn_status(const char *, char *, size_t);
-static int	parse_envelope(struct qmsg *, char *, size_t, char *, size_t);
+static int	parse_envelope(struct qmsg *, char *, char *, size_t);
 static void	msg_close(struct qmsg *);
 static void	state_read(struct qmsg *);
 static int	state_write(struct qmsg *, char *, size_t);
-static int	bounce(struct qmsg *, const char *, char *, size_t);
+static int	bounce(struct qmsg *, char *, char *, size_t);
 static int	settle(struct qmsg *, struct addrlist *);
 static void	move_to(const char *, const char *, const char *);
 static void	clean_tmp(void);
 static int	list_ids(struct addrlist *, char *, size_t);
+static size_t	count(const struct qmsg *, enum rcptstate);
 static void	fail_pending(struct qmsg *, const char *);
-static void	defer_pending(struct qmsg *, const char *);
+static void	attempt(struct qmsg *, const char *);
 
 static int
 spath(char *buf, size_t cap, const char *dir, const char *name)
@@ -204,13 +208,37 @@ queue_create(struct qw *w, char *err, size_t errlen)
 		    strerror(errno));
 		return -1;
 	}
-	if (write_full(w->fd, MAGIC, MAGIC_LEN) == -1) {
-		snprintf(err, errlen, "unable to write %s: %s", w->tmppath,
-		    strerror(errno));
-		queue_abort(w);
-		return -1;
+	return append(w, MAGIC, MAGIC_LEN);	/* cannot fail: the buffer is empty */
+}
+
+/* Buffer bytes for the file, outside the message's length and CRC. */
+static int
+append(struct qw *w, const void *buf, size_t len)
+{
+	const char *p = buf;
+	size_t n;
+
+	while (len > 0) {
+		if (w->used == sizeof(w->buf) && flush(w) == -1)
+			return -1;
+		n = sizeof(w->buf) - w->used;
+		if (n > len)
+			n = len;
+		memcpy(w->buf + w->used, p, n);
+		w->used += n;
+		p += n;
+		len -= n;
 	}
 	return 0;
+}
+
+/* One envelope or trailer line, "key value\n". */
+static int
+env_line(struct qw *w, const char *key, const char *value)
+{
+	return append(w, key, strlen(key)) == -1 || append(w, " ", 1) == -1 ||
+	    append(w, value, strlen(value)) == -1 || append(w, "\n", 1) == -1 ?
+	    -1 : 0;
 }
 
 static int
@@ -230,25 +258,11 @@ flush(struct qw *w)
 int
 queue_write(struct qw *w, const void *buf, size_t len)
 {
-	const char *p = buf;
-	size_t n;
-
 	if (w->err)
 		return -1;
 	w->crc = crc32_update(w->crc, buf, len);
 	w->len += (long long)len;
-	while (len > 0) {
-		if (w->used == sizeof(w->buf) && flush(w) == -1)
-			return -1;
-		n = sizeof(w->buf) - w->used;
-		if (n > len)
-			n = len;
-		memcpy(w->buf + w->used, p, n);
-		w->used += n;
-		p += n;
-		len -= n;
-	}
-	return 0;
+	return append(w, buf, len);
 }
 
 /*
@@ -260,30 +274,22 @@ int
 queue_commit(struct qw *w, const char *sender, const char *errors_to,
     struct addrlist *rcpts, int eightbit, char *err, size_t errlen)
 {
-	char line[ADDR_MAX + 64], path[4096];
+	char num[32], end[48], path[4096];
 	size_t i;
-	int n;
 
 	/* The envelope is not part of the message: keep it out of len and crc. */
-	n = snprintf(line, sizeof(line), "id %s\ntime %lld\nsender %s\n", w->id,
-	    (long long)time(NULL), sender);
-	if (flush(w) == -1 || write_full(w->fd, line, (size_t)n) == -1)
+	snprintf(num, sizeof(num), "%lld", (long long)time(NULL));
+	snprintf(end, sizeof(end), "%lld %08x", w->len, (unsigned)w->crc);
+	if (env_line(w, "id", w->id) == -1 || env_line(w, "time", num) == -1 ||
+	    env_line(w, "sender", sender) == -1 ||
+	    (errors_to && *errors_to &&
+	    env_line(w, "errors-to", errors_to) == -1))
 		goto werr;
-	if (errors_to && *errors_to) {
-		n = snprintf(line, sizeof(line), "errors-to %s\n", errors_to);
-		if (write_full(w->fd, line, (size_t)n) == -1)
+	for (i = 0; i < rcpts->n; i++)
+		if (env_line(w, "rcpt", rcpts->v[i]) == -1)
 			goto werr;
-	}
-	for (i = 0; i < rcpts->n; i++) {
-		n = snprintf(line, sizeof(line), "rcpt %s\n", rcpts->v[i]);
-		if (write_full(w->fd, line, (size_t)n) == -1)
-			goto werr;
-	}
-	if (eightbit && write_full(w->fd, "8bit\n", 5) == -1)
-		goto werr;
-	n = snprintf(line, sizeof(line), "end %lld %08x\n", w->len,
-	    (unsigned)w->crc);
-	if (write_full(w->fd, line, (size_t)n) == -1)
+	if ((eightbit && append(w, "8bit\n", 5) == -1) ||
+	    env_line(w, "end", end) == -1 || flush(w) == -1)
 		goto werr;
 	if (fsync(w->fd) == -1)
 		goto werr;
@@ -333,13 +339,16 @@ queue_sigabort(void)
 }
 
 /*
- * Open queue/ID and read its envelope into m.  With lock, take an
+ * Open queue/ID and read its envelope into m.  For delivery, take an
  * exclusive flock first and check the file is still linked, so that a
- * run never works on a message another run has finished.  Returns 0,
- * Q_BUSY, Q_CORRUPT (err says why) or -1 (err says why).
+ * run never works on a message another run has finished, and check the
+ * message against its length and CRC; a listing reads the envelope
+ * only.  Returns 0, Q_BUSY, Q_CORRUPT (err says why) or -1 (err says
+ * why).
  */
 static int
-msg_open(const char *id, struct qmsg *m, int lock, char *err, size_t errlen)
+msg_open(const char *id, struct qmsg *m, int deliver, char *err,
+    size_t errlen)
 {
 	char path[4096], tail[96], head[MAGIC_LEN], *env = NULL, *e;
 	long long n;
@@ -367,7 +376,7 @@ msg_open(const char *id, struct qmsg *m, int lock, char *err, size_t errlen)
 		    strerror(errno));
 		return -1;
 	}
-	if (lock && flock(m->fd, LOCK_EX | LOCK_NB) == -1) {
+	if (deliver && flock(m->fd, LOCK_EX | LOCK_NB) == -1) {
 		msg_close(m);
 		if (errno == EWOULDBLOCK)
 			return Q_BUSY;
@@ -425,11 +434,11 @@ msg_open(const char *id, struct qmsg *m, int lock, char *err, size_t errlen)
 		goto bad;
 	}
 	env[envlen] = '\0';
-	if (parse_envelope(m, env, (size_t)envlen, err, errlen) == -1)
+	if (parse_envelope(m, env, err, errlen) == -1)
 		goto bad;
 
 	/* The message must be what was written. */
-	for (off = m->body_off, left = m->body_len; left > 0; ) {
+	for (off = m->body_off, left = deliver ? m->body_len : 0; left > 0; ) {
 		r = pread(m->fd, buf, left < (long long)sizeof(buf) ?
 		    (size_t)left : sizeof(buf), off);
 		if (r <= 0) {
@@ -445,7 +454,7 @@ msg_open(const char *id, struct qmsg *m, int lock, char *err, size_t errlen)
 		off += r;
 		left -= r;
 	}
-	if (c != crc) {
+	if (deliver && c != crc) {
 		snprintf(err, errlen, "checksum mismatch: %08x, expected %08x",
 		    (unsigned)c, (unsigned)crc);
 		goto bad;
@@ -498,26 +507,26 @@ dsn_status(const char *t, char *out, size_t cap)
 		strlcpy(out, "4.4.7", cap);
 		return;
 	}
-	k = strspn(t + (t[0] ? 4 : 0), "0123456789.");
-	if (t[0] == '5' && strlen(t) > 5 && t[3] == ' ' && t[4] == '5' &&
-	    t[5] == '.' && k >= 5 && k < cap && (t[4 + k] == ' ' ||
-	    t[4 + k] == '\0')) {
-		memcpy(out, t + 4, k);
-		out[k] = '\0';
-	} else
-		strlcpy(out, "5.0.0", cap);
+	if (strlen(t) > 6 && t[0] == '5' && t[3] == ' ' && t[4] == '5' &&
+	    t[5] == '.') {
+		k = strspn(t + 4, "0123456789.");
+		if (k < cap && (t[4 + k] == ' ' || t[4 + k] == '\0')) {
+			memcpy(out, t + 4, k);
+			out[k] = '\0';
+			return;
+		}
+	}
+	strlcpy(out, "5.0.0", cap);
 }
 
 /* The envelope lines of a message file, NUL-terminated in env. */
 static int
-parse_envelope(struct qmsg *m, char *env, size_t len, char *err,
-    size_t errlen)
+parse_envelope(struct qmsg *m, char *env, char *err, size_t errlen)
 {
 	char *line, *next, *v;
 	long long t;
 	size_t i, n = 0;
 
-	(void)len;
 	for (line = env; *line; line = next) {
 		if ((next = strchr(line, '\n')) == NULL) {
 			snprintf(err, errlen, "envelope line without an end");
@@ -713,16 +722,22 @@ state_write(struct qmsg *m, char *err, size_t errlen)
 static void
 move_to(const char *id, const char *dir, const char *why)
 {
-	char from[4096], to[4096];
+	char from[4096], to[4096], name[QID_LEN + 8], err[ERR_MAX];
 
-	if (spath(from, sizeof(from), "queue", id) == 0 &&
-	    spath(to, sizeof(to), dir, id) == 0 && rename(from, to) == -1)
-		logmsg(LOG_ERR, "%s: unable to move to %s/: %s", id, dir,
-		    strerror(errno));
+	snprintf(name, sizeof(name), "%s.state", id);
+	if (spath(from, sizeof(from), "queue", id) == -1 ||
+	    spath(to, sizeof(to), dir, id) == -1 || rename(from, to) == -1) {
+		logmsg(LOG_ERR, "%s: unable to move to %s/%s: %s", id,
+		    conf.spool, dir, strerror(errno));
+		return;
+	}
 	if (spath(from, sizeof(from), "state", id) == 0 &&
-	    snprintf(to, sizeof(to), "%s/%s/%s.state", conf.spool, dir, id) > 0)
+	    spath(to, sizeof(to), dir, name) == 0)
 		rename(from, to);
-	fsync_dir("queue", from, sizeof(from));
+	/* Both directory entries changed: make both durable. */
+	if (fsync_dir(dir, err, sizeof(err)) == -1 ||
+	    fsync_dir("queue", err, sizeof(err)) == -1)
+		logmsg(LOG_ERR, "%s: %s", id, err);
 	logmsg(LOG_WARNING, "%s: moved to %s/%s: %s", id, conf.spool, dir, why);
 }
 
@@ -733,7 +748,7 @@ move_to(const char *id, const char *dir, const char *why)
  * is copied to bid_out.  Returns 0, or -1 with err set.
  */
 static int
-bounce(struct qmsg *m, const char *bid_out, char *err, size_t errlen)
+bounce(struct qmsg *m, char *bid_out, char *err, size_t errlen)
 {
 	struct addrlist to = { 0 };
 	char rcpt[ADDR_MAX], buf[BOUNCE_HEADERS_MAX + 1], date[64], arr[64];
@@ -815,7 +830,7 @@ bounce(struct qmsg *m, const char *bid_out, char *err, size_t errlen)
 		goto werr;
 	if (queue_commit(w, "", NULL, &to, 0, err, errlen) == -1)
 		goto out;
-	strlcpy((char *)bid_out, w->id, QID_LEN + 1);
+	strlcpy(bid_out, w->id, QID_LEN + 1);
 	rc = 0;
 	goto out;
 werr:
@@ -839,11 +854,8 @@ static int
 settle(struct qmsg *m, struct addrlist *more)
 {
 	char err[ERR_MAX], path[4096], bid[QID_LEN + 1] = "";
-	int failed = 0, pending = 0, bounced = 0;
-	size_t i;
+	size_t i, failed = count(m, R_FAILED), pending;
 
-	for (i = 0; i < m->nrcpt; i++)
-		failed += m->rcpt[i].state == R_FAILED;
 	if (failed && m->sender[0] == '\0') {
 		/* Never a bounce of a bounce: it stays in failed/ and the log. */
 		logmsg(LOG_ERR, "%s: undeliverable bounce kept in %s/failed",
@@ -858,16 +870,14 @@ settle(struct qmsg *m, struct addrlist *more)
 		} else {
 			logmsg(LOG_INFO, "%s: sender non-delivery notification: "
 			    "%s", m->id, bid);
-			addrlist_add(more, bid);
+			addrlist_push(more, bid);
 		}
 	}
-	for (i = 0; i < m->nrcpt; i++) {
+	for (i = 0; i < m->nrcpt; i++)
 		if (m->rcpt[i].state == R_FAILED)
 			m->rcpt[i].state = R_BOUNCED;
-		pending += m->rcpt[i].state == R_PENDING;
-		bounced += m->rcpt[i].state == R_BOUNCED;
-	}
-	if (pending == 0 && bounced == 0) {
+	pending = count(m, R_PENDING);
+	if (pending == 0 && count(m, R_BOUNCED) == 0) {
 		/* All sent.  A stale state file alone is harmless. */
 		if (spath(path, sizeof(path), "queue", m->id) == 0 &&
 		    unlink(path) == 0) {
@@ -932,18 +942,23 @@ list_ids(struct addrlist *ids, char *err, size_t errlen)
 		return -1;
 	}
 	while ((d = readdir(dp)) != NULL) {
-		if (strlen(d->d_name) != QID_LEN)
-			continue;
-		if (ids->n == ids->cap) {
-			ids->cap = ids->cap ? ids->cap * 2 : 64;
-			ids->v = xreallocarray(ids->v, ids->cap, sizeof(*ids->v));
-		}
-		ids->v[ids->n++] = xstrdup(d->d_name);
+		if (strlen(d->d_name) == QID_LEN)
+			addrlist_push(ids, d->d_name);
 	}
 	closedir(dp);
 	if (ids->n > 1)
 		qsort(ids->v, ids->n, sizeof(*ids->v), cmp_str);
 	return 0;
+}
+
+static size_t
+count(const struct qmsg *m, enum rcptstate state)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < m->nrcpt; i++)
+		n += m->rcpt[i].state == state;
+	return n;
 }
 
 /* Every pending recipient fails with text (expiry). */
@@ -959,13 +974,14 @@ fail_pending(struct qmsg *m, const char *text)
 		}
 }
 
-/* The attempt failed before any recipient was tried. */
+/* Count an attempt now; why, when set, is why it failed as a whole. */
 static void
-defer_pending(struct qmsg *m, const char *why)
+attempt(struct qmsg *m, const char *why)
 {
 	m->attempts++;
 	m->last = time(NULL);
-	escape(m->error, sizeof(m->error), why, strlen(why));
+	if (why != NULL)
+		escape(m->error, sizeof(m->error), why, strlen(why));
 }
 
 /*
@@ -986,7 +1002,7 @@ queue_run(const char *only, int whole)
 	char err[ERR_MAX], why[ERR_MAX + 64], path[4096];
 	struct qmsg m;
 	size_t i, k;
-	int lockfd = -1, rc = EX_OK, r, sent;
+	int lockfd = -1, rc = EX_OK, r;
 
 	if (queue_init(err, sizeof(err)) == -1) {
 		logmsg(LOG_ERR, "%s", err);
@@ -1012,7 +1028,7 @@ queue_run(const char *only, int whole)
 			return EX_TEMPFAIL;
 		}
 	} else
-		addrlist_add(&ids, only);
+		addrlist_push(&ids, only);
 
 	/* ids grows while we go: bounces queued by this run come last. */
 	for (i = 0; i < ids.n; i++) {
@@ -1040,9 +1056,7 @@ queue_run(const char *only, int whole)
 			msg_close(&m);
 			continue;
 		}
-		for (k = 0, sent = 0; k < m.nrcpt; k++)
-			sent += m.rcpt[k].state == R_PENDING;
-		if (sent == 0) {	/* finished before, cleanup interrupted */
+		if (count(&m, R_PENDING) == 0) {	/* cleanup was interrupted */
 			settle(&m, &ids);
 			msg_close(&m);
 			continue;
@@ -1054,7 +1068,7 @@ queue_run(const char *only, int whole)
 		else if (s == NULL)
 			s = smtp_open(tls, &cls, err, sizeof(err));
 		if (s == NULL) {
-			defer_pending(&m, err);
+			attempt(&m, err);
 			if (state_write(&m, why, sizeof(why)) == -1)
 				logmsg(LOG_ERR, "%s: %s", m.id, why);
 			logmsg(LOG_WARNING, "%s: deferred: %s", m.id, err);
@@ -1063,8 +1077,7 @@ queue_run(const char *only, int whole)
 			break;
 		}
 
-		m.attempts++;
-		m.last = time(NULL);
+		attempt(&m, NULL);
 		r = smtp_send(s, &m, err, sizeof(err));
 		for (k = 0; k < m.nrcpt; k++) {
 			struct rcpt *p = &m.rcpt[k];

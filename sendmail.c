@@ -39,6 +39,7 @@ static __dead void usage(void);
 static void	parse_args(int, char **, struct opts *, int *);
 static int	submit(struct opts *, int, char **);
 static void	on_signal(int);
+static void	catch_signals(void (*)(int));
 
 static __dead void
 usage(void)
@@ -167,6 +168,20 @@ on_signal(int sig)
 	_exit(EX_TEMPFAIL);
 }
 
+/* HUP, INT and TERM go to handler (on_signal, or SIG_DFL). */
+static void
+catch_signals(void (*handler)(int))
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = handler;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
 /*
  * Intake: recipients from the arguments (checked before stdin is
  * read), the message from stdin, then the durable commit.  Returns the
@@ -177,7 +192,6 @@ submit(struct opts *o, int nargs, char **args)
 {
 	struct addrlist rcpts = { 0 }, found = { 0 };
 	struct intake in = { 0 };
-	struct sigaction sa;
 	char err[ERR_MAX], sender[ADDR_MAX], self[ADDR_MAX], a[ADDR_MAX];
 	char errors_to[ADDR_MAX];
 	const char *raw;
@@ -206,7 +220,6 @@ submit(struct opts *o, int nargs, char **args)
 	addr_errors_to(raw, sender, errors_to, sizeof(errors_to));
 	in.extract = o->extract;
 	in.dot_ends = !o->nodot;
-	in.sender = sender;
 	in.header_from = sender[0] ? sender : self;
 	in.fullname = o->fullname ? o->fullname : gecos;
 
@@ -229,12 +242,7 @@ submit(struct opts *o, int nargs, char **args)
 		die(EX_TEMPFAIL, "%s", err);
 
 	/* A signal during intake leaves nothing behind (REQUIREMENTS Q-6). */
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGHUP, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	catch_signals(on_signal);
 
 	w = xmalloc(sizeof(*w));
 	if (queue_create(w, err, sizeof(err)) == -1)
@@ -253,10 +261,7 @@ submit(struct opts *o, int nargs, char **args)
 	    sizeof(err)) == -1)
 		die(EX_TEMPFAIL, "message not queued: %s", err);
 
-	sa.sa_handler = SIG_DFL;
-	sigaction(SIGHUP, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	catch_signals(SIG_DFL);
 	logmsg(LOG_INFO, "%s: from=<%s>, nrcpt=%zu, queued", w->id, sender,
 	    rcpts.n);
 	addrlist_free(&rcpts);

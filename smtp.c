@@ -32,6 +32,10 @@
 #define MECH_PLAIN	0x01
 #define MECH_LOGIN	0x02
 
+/* command() flags. */
+#define C_SECRET	0x01	/* a credential: trace the verb only */
+#define C_CAPS		0x02	/* EHLO's reply: read capabilities */
+
 struct smtp {
 	int		 fd;
 	struct io	 io;
@@ -53,6 +57,7 @@ static int	connect_host(struct smtp *, char *, size_t);
 static int	reply(struct smtp *, int, int, char *, size_t);
 static int	command(struct smtp *, int, int, char *, size_t, const char *,
 		    ...) PRINTF(6, 7);
+static int	handshake(struct smtp *, struct tls *, char *, size_t);
 static void	capability(struct smtp *, const char *);
 static int	hello(struct smtp *, char *, size_t);
 static int	starttls(struct smtp *, struct tls *, char *, size_t);
@@ -192,11 +197,12 @@ bad:
 }
 
 /*
- * Send one command line and read its reply.  With secret set the trace
- * shows the verb only (AUTH and its responses carry the password).
+ * Send one command line and read its reply within tmo seconds.  flags:
+ * C_SECRET shows only the verb in the trace (AUTH and its responses
+ * carry the password), C_CAPS reads EHLO capabilities from the reply.
  */
 static int
-command(struct smtp *s, int tmo, int secret, char *err, size_t errlen,
+command(struct smtp *s, int tmo, int flags, char *err, size_t errlen,
     const char *fmt, ...)
 {
 	char buf[1024];
@@ -210,7 +216,7 @@ command(struct smtp *s, int tmo, int secret, char *err, size_t errlen,
 		snprintf(err, errlen, "%s: command too long", s->relay);
 		return -1;
 	}
-	if (verbose && !secret)
+	if (verbose && !(flags & C_SECRET))
 		fprintf(stderr, ">>> %s\n", buf);
 	else if (verbose)	/* "AUTH PLAIN <redacted>", or just "<redacted>" */
 		fprintf(stderr, ">>> %.*s<redacted>\n",
@@ -223,7 +229,7 @@ command(struct smtp *s, int tmo, int secret, char *err, size_t errlen,
 		return -1;
 	}
 	explicit_bzero(buf, sizeof(buf));
-	return reply(s, tmo, 0, err, errlen);
+	return reply(s, tmo, flags & C_CAPS, err, errlen);
 }
 
 /* One EHLO line: a keyword, then parameters (RFC 5321 4.1.1.1). */
@@ -260,35 +266,53 @@ capability(struct smtp *s, const char *t)
 static int
 hello(struct smtp *s, char *err, size_t errlen)
 {
-	char line[1100];
-	int code, n;
+	int code;
 
 	s->caps = s->mechs = 0;
 	s->ehlo = 0;
-	n = snprintf(line, sizeof(line), "EHLO %s\r\n", conf.helo);
-	if (verbose)
-		fprintf(stderr, ">>> EHLO %s\n", conf.helo);
-	if (s->io.write(s->io.ctx, line, (size_t)n, stage(s, conf.timeout)) == -1) {
-		io_failed(s, "sending EHLO", err, errlen);
-		return -1;
-	}
-	if ((code = reply(s, conf.timeout, 1, err, errlen)) == -1)
+	if ((code = command(s, conf.timeout, C_CAPS, err, errlen, "EHLO %s",
+	    conf.helo)) == -1)
 		return -1;
 	if (code / 100 == 2) {
 		s->ehlo = 1;
 		return 0;
 	}
-	if (code / 100 == 5) {
-		s->caps = s->mechs = 0;
-		if ((code = command(s, conf.timeout, 0, err, errlen, "HELO %s",
-		    conf.helo)) == -1)
-			return -1;
-		if (code / 100 == 2)
-			return 0;
+	if (code / 100 != 5) {
+		snprintf(err, errlen, "%s: EHLO refused: %s", s->relay, s->text);
+		return -1;
 	}
-	snprintf(err, errlen, "%s: EHLO%s refused: %s", s->relay,
-	    code / 100 == 5 ? " and HELO" : "", s->text);
+	/* Unknown command: an old server.  Its refusal said nothing useful. */
+	s->caps = s->mechs = 0;
+	if ((code = command(s, conf.timeout, 0, err, errlen, "HELO %s",
+	    conf.helo)) == -1)
+		return -1;
+	if (code / 100 == 2)
+		return 0;
+	snprintf(err, errlen, "%s: EHLO and HELO refused: %s", s->relay,
+	    s->text);
 	return -1;
+}
+
+/*
+ * The TLS handshake on the session's socket, checked against the
+ * configured host name; from then on the session speaks through TLS.
+ * A failure leaves nothing to QUIT to: the stream is neither plain nor
+ * TLS any more.
+ */
+static int
+handshake(struct smtp *s, struct tls *tls, char *err, size_t errlen)
+{
+	char why[ERR_MAX];
+
+	if (tls_handshake(tls, s->fd, conf.host, stage(s, conf.timeout), why,
+	    sizeof(why)) == -1) {
+		snprintf(err, errlen, "%s: %s", s->relay, why);
+		s->dead = 1;
+		return -1;
+	}
+	s->tls = tls;
+	tls_io(tls, &s->io);
+	return 0;
 }
 
 /*
@@ -313,17 +337,8 @@ starttls(struct smtp *s, struct tls *tls, char *err, size_t errlen)
 		    s->relay, s->text);
 		return -1;
 	}
-	if (tls_handshake(tls, s->fd, conf.host, stage(s, conf.timeout), err,
-	    errlen) == -1) {
-		char why[ERR_MAX];
-
-		strlcpy(why, err, sizeof(why));
-		snprintf(err, errlen, "%s: %s", s->relay, why);
-		s->dead = 1;	/* no plaintext QUIT into a broken handshake */
+	if (handshake(s, tls, err, errlen) == -1)
 		return -1;
-	}
-	s->tls = tls;
-	tls_io(tls, &s->io);
 	return hello(s, err, errlen);
 }
 
@@ -359,17 +374,19 @@ authenticate(struct smtp *s, enum smtp_fail *cls, char *err, size_t errlen)
 		raw[1 + ul] = '\0';
 		memcpy(raw + 2 + ul, pw, pl);
 		base64(b64, sizeof(b64), raw, 2 + ul + pl);
-		code = command(s, conf.timeout, 1, err, errlen, "AUTH PLAIN %s",
-		    b64);
+		code = command(s, conf.timeout, C_SECRET, err, errlen,
+		    "AUTH PLAIN %s", b64);
 	} else {
 		base64(b64, sizeof(b64), conf.user, ul < SECRET_MAX ? ul :
 		    SECRET_MAX);
 		code = command(s, conf.timeout, 0, err, errlen, "AUTH LOGIN");
 		if (code == 334)
-			code = command(s, conf.timeout, 1, err, errlen, "%s", b64);
+			code = command(s, conf.timeout, C_SECRET, err, errlen,
+			    "%s", b64);
 		if (code == 334) {
 			base64(b64, sizeof(b64), pw, pl);
-			code = command(s, conf.timeout, 1, err, errlen, "%s", b64);
+			code = command(s, conf.timeout, C_SECRET, err, errlen,
+			    "%s", b64);
 		}
 	}
 	explicit_bzero(pw, sizeof(pw));
@@ -463,18 +480,8 @@ smtp_open(struct tls *tls, enum smtp_fail *cls, char *err, size_t errlen)
 	if (connect_host(s, err, errlen) == -1)
 		goto fail;
 	io_plain(&s->io, &s->fd);
-	if (conf.tls == TLS_IMPLICIT) {
-		if (tls_handshake(tls, s->fd, conf.host, stage(s, conf.timeout), err,
-		    errlen) == -1) {
-			char why[ERR_MAX];
-
-			strlcpy(why, err, sizeof(why));
-			snprintf(err, errlen, "%s: %s", s->relay, why);
-			goto fail;
-		}
-		s->tls = tls;
-		tls_io(tls, &s->io);
-	}
+	if (conf.tls == TLS_IMPLICIT && handshake(s, tls, err, errlen) == -1)
+		goto fail;
 	if ((code = reply(s, TMO_GREETING, 0, err, errlen)) == -1)
 		goto fail;
 	if (code != 220) {

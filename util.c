@@ -260,6 +260,16 @@ parse_number(const char *s, long long min, long long max, long long *out)
 	return 0;
 }
 
+void
+addrlist_push(struct addrlist *l, const char *a)
+{
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 8;
+		l->v = xreallocarray(l->v, l->cap, sizeof(*l->v));
+	}
+	l->v[l->n++] = xstrdup(a);
+}
+
 int
 addrlist_add(struct addrlist *l, const char *a)
 {
@@ -270,11 +280,7 @@ addrlist_add(struct addrlist *l, const char *a)
 			return 0;
 	if (l->n >= RCPT_MAX)
 		return -1;
-	if (l->n == l->cap) {
-		l->cap = l->cap ? l->cap * 2 : 8;
-		l->v = xreallocarray(l->v, l->cap, sizeof(*l->v));
-	}
-	l->v[l->n++] = xstrdup(a);
+	addrlist_push(l, a);
 	return 0;
 }
 

@@ -148,6 +148,11 @@ queued() {
 	ls "$T/spool/queue" 2>/dev/null | wc -l | tr -d ' '
 }
 
+# kept_failed: number of messages moved to the spool's failed/.
+kept_failed() {
+	ls "$T/spool/failed" 2>/dev/null | grep -c '^[0-9a-f]*$'
+}
+
 # body FILE: the body (after the first empty line) with CRLF made LF.
 body() {
 	tr -d '\r' <"$1" | sed '1,/^$/d'
