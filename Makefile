@@ -31,8 +31,10 @@ MANPREFIX = $(PREFIX)/share/man
 SBINDIR = $(PREFIX)/sbin
 BINDIR = $(PREFIX)/bin
 
-OBJS = sendmail.o msg.o queue.o smtp.o tls.o dns.o conf.o util.o fortify.o
-SRCS = sendmail.c msg.c queue.c smtp.c tls.c dns.c conf.c util.c fortify.c
+OBJS = sendmail.o smtpin.o msg.o aliases.o queue.o smtp.o tls.o dns.o conf.o \
+	util.o fortify.o
+SRCS = sendmail.c smtpin.c msg.c aliases.c queue.c smtp.c tls.c dns.c conf.c \
+	util.c fortify.c
 
 all: outbox
 

@@ -28,7 +28,7 @@ static void	set_defaults(void);
 static const char *const keys[] = {
 	"host", "port", "tls", "user", "password", "passwordfile", "auth",
 	"cafile", "helo", "from", "domain", "admin", "spool", "maxage",
-	"timeout", NULL
+	"timeout", "deliver", "rewrite_from", "aliases", NULL
 };
 
 /*
@@ -130,6 +130,9 @@ conf_load(const char *path, char *err, size_t errlen)
 		return -1;
 	}
 	set_defaults();
+	if (conf.aliases != NULL &&
+	    aliases_load(conf.aliases, err, errlen) == -1)
+		return -1;
 	return 0;
 fail:
 	fclose(fp);
@@ -205,6 +208,26 @@ set_key(const char *k, char *v, char *why, size_t whylen)
 			return -1;
 		}
 		conf.timeout = (int)n;
+	} else if (strcmp(k, "deliver") == 0) {
+		static const char *const modes[] = { "foreground",
+		    "background", "queue", NULL };
+
+		if ((i = pick(modes, v)) == -1) {
+			snprintf(why, whylen, "bad deliver \"%.64s\": want "
+			    "foreground, background or queue", v);
+			return -1;
+		}
+		conf.deliver = i == 0 ? DELIVER_FOREGROUND : i == 1 ?
+		    DELIVER_BACKGROUND : DELIVER_QUEUE;
+	} else if (strcmp(k, "rewrite_from") == 0) {
+		static const char *const yesno[] = { "no", "yes", NULL };
+
+		if ((i = pick(yesno, v)) == -1) {
+			snprintf(why, whylen, "bad rewrite_from \"%.64s\": want "
+			    "yes or no", v);
+			return -1;
+		}
+		conf.rewrite_from = i;
 	} else if (strcmp(k, "password") == 0) {
 		/* Only noted here; conf_secret() reads it when it is needed. */
 		conf.has_password = 1;
@@ -216,11 +239,13 @@ set_key(const char *k, char *v, char *why, size_t whylen)
 		    strcmp(k, "helo") == 0 ? &conf.helo :
 		    strcmp(k, "from") == 0 ? &conf.from :
 		    strcmp(k, "domain") == 0 ? &conf.domain :
-		    strcmp(k, "admin") == 0 ? &conf.admin : &conf.spool;
+		    strcmp(k, "admin") == 0 ? &conf.admin :
+		    strcmp(k, "aliases") == 0 ? &conf.aliases : &conf.spool;
 
 		/* Values that reach the SMTP dialogue must be one clean token. */
 		if (strpbrk(v, " \t<>") != NULL && dst != &conf.passwordfile &&
-		    dst != &conf.cafile && dst != &conf.spool) {
+		    dst != &conf.cafile && dst != &conf.spool &&
+		    dst != &conf.aliases) {
 			snprintf(why, whylen, "bad %s \"%.64s\": no blanks or "
 			    "angle brackets allowed", k, v);
 			return -1;

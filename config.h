@@ -62,6 +62,11 @@
 #define REPLY_MAX	65536	/* bytes in one reply */
 #define REPLY_TEXT_MAX	512	/* reply text kept for the queue and the log */
 
+/* The aliases file: entries, bytes in one entry, nesting of names. */
+#define ALIASES_MAX	10000
+#define ALIAS_ENTRY_MAX	65536
+#define ALIAS_DEPTH	8
+
 /* Addresses tried for the smart host. */
 #define HOST_ADDRS_MAX	16
 

@@ -1,12 +1,14 @@
 /*
- * Intake of one message from standard input, and addresses.
+ * Intake of one message, and addresses.
  *
  * The message is streamed into the queue writer: CRLF and lone CR
  * become LF, the header section is read as logical fields (folded
- * lines stay with their field), Bcc is dropped, To/Cc/Bcc give the
- * recipients with -t, and Date, Message-ID and From are added at the
- * end of the header section when missing.  Memory does not grow with
- * the message: only one header field is held at a time.
+ * lines stay with their field), Bcc and Resent-Bcc are dropped,
+ * To/Cc/Bcc (or Resent-To/Cc/Bcc when the message has Resent- fields)
+ * give the recipients with -t, over-long header lines are folded, and
+ * Date, Message-ID and From are added at the end of the header section
+ * when missing.  Memory does not grow with the message: only one header
+ * field is held at a time.
  */
 #include <sys/types.h>
 
@@ -21,7 +23,7 @@
 
 #include "outbox.h"
 
-/* stdin, with line ends made LF. */
+/* A byte stream (stdin) with line ends made LF. */
 struct input {
 	int		 fd;
 	unsigned char	 buf[65536];
@@ -29,32 +31,57 @@ struct input {
 	int		 pending;	/* byte read after a CR, or -1 */
 	int		 err;		/* errno of a failed read */
 	int		 nul;		/* a NUL byte was seen */
-	int		 eightbit;
+	int		 eightbit;	/* a byte over 0x7f was seen */
 	long long	 lineno;
 };
 
 /* What the header section held. */
 struct hdrs {
-	int	 seen_date, seen_msgid, seen_from;
-	int	 count;
+	int		 seen_date, seen_msgid, seen_from;
+	int		 resent;	/* a Resent- field was seen */
+	int		 count;
+	long long	 lineno;	/* where the current field started */
+	struct addrlist	 to, resent_to;	/* -t recipients of each kind */
 };
 
 struct work;
 
 static int	read_message(struct work *, struct qw *, const struct intake *,
-		    struct addrlist *, char *, size_t);
+		    struct msginfo *, char *, size_t);
 static int	in_raw(struct input *);
 static int	in_byte(struct input *);
 static int	in_line(struct input *, char *, size_t, size_t *, int *);
 static int	is_field_start(const char *, size_t);
 static int	field_is(const char *, const char *);
-static int	field_done(struct qw *, const struct intake *, char *, size_t,
-		    struct hdrs *, struct addrlist *, char *, size_t);
+static int	field_done(struct work *, struct qw *, const struct intake *,
+		    char *, size_t, char *, size_t);
+static int	field_write(struct qw *, const char *, size_t);
+static int	take_rcpts(struct addrlist *, const char *, char *, size_t);
 static int	add_headers(struct qw *, const struct intake *,
 		    const struct hdrs *);
+static int	from_line(char *, size_t, const char *, const char *);
+static void	display_name(const char *, char *, size_t);
 static int	is_local_domain(const char *);
+static int	expand(const char *, struct addrlist *, char (*)[LOCAL_MAX + 1],
+		    int, char *, size_t);
 
-/* The next byte of stdin, -1 at the end or on error (see in->err). */
+struct input *
+in_new(int fd)
+{
+	struct input *in = xcalloc(1, sizeof(*in));
+
+	in->fd = fd;
+	in->pending = -1;
+	return in;
+}
+
+void
+in_free(struct input *in)
+{
+	free(in);
+}
+
+/* The next byte of the stream, -1 at the end or on error (see in->err). */
 static int
 in_raw(struct input *in)
 {
@@ -131,6 +158,33 @@ in_line(struct input *in, char *dst, size_t cap, size_t *lenp, int *complete)
 	return n > 0 || *complete;
 }
 
+/*
+ * One command line for -bs.  Returns 1 with the line in dst, 2 when it
+ * was longer than cap - 1 (the rest is skipped), 0 at the end of input,
+ * -1 on a read error.
+ */
+int
+in_command(struct input *in, char *dst, size_t cap)
+{
+	size_t n;
+	int complete, r = 1;
+
+	if (!in_line(in, dst, cap, &n, &complete))
+		return in->err ? -1 : 0;
+	while (!complete) {	/* skip the excess of a long line */
+		char skip[512];
+
+		r = 2;
+		if (!in_line(in, skip, sizeof(skip), &n, &complete))
+			break;
+	}
+	if (in->nul) {
+		in->nul = 0;
+		return 2;
+	}
+	return r;
+}
+
 /* "Name:" with a name of printable ASCII other than the colon. */
 static int
 is_field_start(const char *s, size_t len)
@@ -157,55 +211,91 @@ field_is(const char *s, const char *name)
 
 /* msg_read()'s buffers: too big for a small stack, freed at the end. */
 struct work {
-	struct input	in;
-	char		field[HEADER_MAX + 1];	/* the logical header field */
-	char		line[HEADER_MAX + 1];	/* the physical line */
+	struct input	*in;
+	struct hdrs	 h;
+	char		 field[HEADER_MAX + 1];	/* the logical header field */
+	char		 line[HEADER_MAX + 1];	/* the physical line */
+	char		 from[HEADER_MAX + 64];	/* a rewritten From field */
 };
 
+/*
+ * Read one message from in into the queue writer w.  Recipients found
+ * with -t are added to rcpts.  Returns 0, or an exit code with err set:
+ * EX_TEMPFAIL when reading or writing failed (w is then incomplete);
+ * EX_DATAERR, EX_NOUSER for a message that cannot be queued as it is,
+ * in which case the whole message has still been read into w, so that
+ * it can be returned to its sender (-oem).
+ */
 int
-msg_read(int fd, struct qw *w, const struct intake *opt,
-    struct addrlist *rcpts, int *eightbit, char *err, size_t errlen)
+msg_read(struct input *in, struct qw *w, const struct intake *opt,
+    struct addrlist *rcpts, struct msginfo *info, char *err, size_t errlen)
 {
 	struct work *wk = xcalloc(1, sizeof(*wk));
+	struct addrlist *found;
+	size_t i;
 	int code;
 
-	wk->in.fd = fd;
-	wk->in.pending = -1;
-	code = read_message(wk, w, opt, rcpts, err, errlen);
-	*eightbit = wk->in.eightbit;
+	wk->in = in;
+	in->eightbit = in->nul = 0;
+	memset(info, 0, sizeof(*info));
+	code = read_message(wk, w, opt, info, err, errlen);
+	info->eightbit = in->eightbit;
+	/* Resent- fields name the recipients of a resend (RFC 5322 3.6.6). */
+	found = wk->h.resent ? &wk->h.resent_to : &wk->h.to;
+	for (i = 0; code == 0 && i < found->n; i++)
+		if (addrlist_add(rcpts, found->v[i]) == -1) {
+			snprintf(err, errlen, "more than %d recipients",
+			    RCPT_MAX);
+			code = EX_DATAERR;
+		}
+	addrlist_free(&wk->h.to);
+	addrlist_free(&wk->h.resent_to);
 	free(wk);
 	return code;
 }
 
 static int
 read_message(struct work *wk, struct qw *w, const struct intake *opt,
-    struct addrlist *rcpts, char *err, size_t errlen)
+    struct msginfo *info, char *err, size_t errlen)
 {
-	struct input *in = &wk->in;
+	struct input *in = wk->in;
 	char *field = wk->field, *line = wk->line;
-	struct hdrs h;
+	struct hdrs *h = &wk->h;
 	size_t flen = 0, n;
-	int complete, in_body = 0, at_start = 1, code = 0;
-
-	memset(&h, 0, sizeof(h));
+	int complete, in_body = 0, at_start = 1, first = 1, code = 0, c;
+	int ended = 0;
 
 	/*
 	 * The header section: field holds the logical field being read.
 	 * It ends at an empty line, at a line that cannot be part of a
-	 * header, or at the end of input.
+	 * header, or at the end of input.  A bad field is noted in code
+	 * and the message still read to its end.
 	 */
 	for (;;) {
 		if (!in_line(in, line, HEADER_MAX + 1, &n, &complete))
 			break;		/* end of input */
-		if (opt->dot_ends && complete && n == 1 && line[0] == '.')
+		if ((opt->dot_ends || opt->smtp) && complete && n == 1 &&
+		    line[0] == '.') {
+			ended = 1;
 			break;		/* the end, before any body */
-		if (in->lineno <= 1 && complete && strncmp(line, "From ", 5) == 0)
+		}
+		if (opt->smtp && line[0] == '.') {	/* RFC 5321 4.5.2 */
+			memmove(line, line + 1, n--);
+		}
+		if (first && complete && strncmp(line, "From ", 5) == 0) {
+			first = 0;
 			continue;	/* an mbox separator, not a header */
+		}
+		first = 0;
 		if (complete && (line[0] == ' ' || line[0] == '\t') && flen > 0) {
 			if (flen + 1 + n > HEADER_MAX) {
-				snprintf(err, errlen, "header field at line %lld is "
-				    "longer than %d bytes", in->lineno, HEADER_MAX);
-				return EX_DATAERR;
+				if (code == 0) {
+					snprintf(err, errlen, "line %lld: header "
+					    "field longer than %d bytes",
+					    h->lineno, HEADER_MAX);
+					code = EX_DATAERR;
+				}
+				continue;
 			}
 			field[flen++] = '\n';
 			memcpy(field + flen, line, n);
@@ -213,56 +303,78 @@ read_message(struct work *wk, struct qw *w, const struct intake *opt,
 			field[flen] = '\0';
 			continue;
 		}
-		if (flen > 0 && (code = field_done(w, opt, field, flen, &h,
-		    rcpts, err, errlen)) != 0)
-			return code;
+		if (flen > 0 && (c = field_done(wk, w, opt, field, flen, err,
+		    errlen)) != 0) {
+			if (c == EX_TEMPFAIL)
+				return c;
+			if (code == 0)
+				code = c;
+		}
 		flen = 0;
 		if (complete && n == 0) {
 			in_body = 1;	/* the empty line */
 			break;
 		}
 		if (complete && is_field_start(line, n)) {
-			if (++h.count > HEADERS_MAX) {
-				snprintf(err, errlen, "more than %d header fields",
-				    HEADERS_MAX);
-				return EX_DATAERR;
+			if (++h->count > HEADERS_MAX && code == 0) {
+				snprintf(err, errlen, "line %lld: more than %d "
+				    "header fields", in->lineno, HEADERS_MAX);
+				code = EX_DATAERR;
 			}
 			memcpy(field, line, n + 1);
 			flen = n;
+			h->lineno = in->lineno;
 			continue;
 		}
 		if (!complete && is_field_start(line, n)) {
-			snprintf(err, errlen, "header line %lld is longer than %d "
-			    "bytes", in->lineno + 1, HEADER_MAX);
-			return EX_DATAERR;
+			if (code == 0) {
+				snprintf(err, errlen, "line %lld: header line "
+				    "longer than %d bytes", in->lineno + 1,
+				    HEADER_MAX);
+				code = EX_DATAERR;
+			}
 		}
 		/* Not a header: the body starts here, without an empty line. */
-		if (add_headers(w, opt, &h) == -1 || queue_write(w, "\n", 1) == -1 ||
+		if (add_headers(w, opt, h) == -1 || queue_write(w, "\n", 1) == -1 ||
 		    queue_write(w, line, n) == -1 ||
 		    (complete && queue_write(w, "\n", 1) == -1))
 			goto werr;
+		if (n > TEXT_LINE_MAX || !complete)
+			info->longlines = 1;
 		at_start = complete;
 		in_body = 2;
 		break;
 	}
-	if (flen > 0 && (code = field_done(w, opt, field, flen, &h, rcpts,
-	    err, errlen)) != 0)
-		return code;
-	if (in_body != 2 && (add_headers(w, opt, &h) == -1 ||
+	if (flen > 0 && (c = field_done(wk, w, opt, field, flen, err,
+	    errlen)) != 0) {
+		if (c == EX_TEMPFAIL)
+			return c;
+		if (code == 0)
+			code = c;
+	}
+	info->utf8hdr = in->eightbit;
+	if (in_body != 2 && (add_headers(w, opt, h) == -1 ||
 	    queue_write(w, "\n", 1) == -1))
 		goto werr;
 
 	/* The body, streamed in pieces of at most one buffer. */
-	while (in_body) {
+	while (in_body && !ended) {
 		if (!in_line(in, line, HEADER_MAX + 1, &n, &complete))
 			break;
-		if (opt->dot_ends && at_start && complete && n == 1 &&
-		    line[0] == '.')
-			break;
+		if (at_start && line[0] == '.') {
+			if ((opt->dot_ends || opt->smtp) && complete && n == 1) {
+				ended = 1;
+				break;
+			}
+			if (opt->smtp)
+				memmove(line, line + 1, n--);
+		}
 		if (queue_write(w, line, n) == -1)
 			goto werr;
 		if (complete && queue_write(w, "\n", 1) == -1)
 			goto werr;
+		if (n > TEXT_LINE_MAX || (!complete && !at_start))
+			info->longlines = 1;
 		at_start = complete;
 	}
 	/* The stored message always ends in a line end. */
@@ -273,11 +385,16 @@ read_message(struct work *wk, struct qw *w, const struct intake *opt,
 		    strerror(in->err));
 		return EX_TEMPFAIL;
 	}
-	if (in->nul) {
-		snprintf(err, errlen, "the message contains a NUL byte");
-		return EX_DATAERR;
+	if (opt->smtp && !ended) {
+		snprintf(err, errlen, "the input ended before the \".\" that "
+		    "ends the message");
+		return EX_TEMPFAIL;
 	}
-	return 0;
+	if (in->nul && code == 0) {
+		snprintf(err, errlen, "the message contains a NUL byte");
+		code = EX_DATAERR;
+	}
+	return code;
 werr:
 	snprintf(err, errlen, "unable to write to the queue: %s",
 	    strerror(w->err));
@@ -286,16 +403,16 @@ werr:
 
 /*
  * One complete header field: note what it is, take recipients from it
- * with -t, and write it unless it is Bcc.  Returns 0 or an exit code.
+ * with -t, rewrite From with rewrite_from, and write it unless it is a
+ * Bcc.  Returns 0 or an exit code.
  */
 static int
-field_done(struct qw *w, const struct intake *opt, char *f, size_t len,
-    struct hdrs *h, struct addrlist *rcpts, char *err, size_t errlen)
+field_done(struct work *wk, struct qw *w, const struct intake *opt, char *f,
+    size_t len, char *err, size_t errlen)
 {
-	struct addrlist found = { 0 };
-	char a[ADDR_MAX], *v, *p;
-	size_t i;
-	int bcc, code = 0;
+	struct hdrs *h = &wk->h;
+	char why[ERR_MAX], *v, *p;
+	int bcc, resent = 0, code = 0;
 
 	if (field_is(f, "date"))
 		h->seen_date = 1;
@@ -303,6 +420,11 @@ field_done(struct qw *w, const struct intake *opt, char *f, size_t len,
 		h->seen_msgid = 1;
 	else if (field_is(f, "from"))
 		h->seen_from = 1;
+	if (strncasecmp(f, "resent-", 7) == 0) {
+		h->resent = resent = 1;
+		f += 7;
+		len -= 7;
+	}
 	bcc = field_is(f, "bcc");
 
 	if (opt->extract && (bcc || field_is(f, "to") || field_is(f, "cc"))) {
@@ -311,30 +433,195 @@ field_done(struct qw *w, const struct intake *opt, char *f, size_t len,
 		for (p = v; *p; p++)
 			if (*p == '\n')
 				*p = ' ';
-		if (addr_parse_list(v, &found, err, errlen) == -1)
-			code = EX_NOUSER;
-		for (i = 0; code == 0 && i < found.n; i++) {
-			if (addr_rcpt(found.v[i], a, sizeof(a), err, errlen) == -1)
-				code = EX_NOUSER;
-			else if (addrlist_add(rcpts, a) == -1) {
-				snprintf(err, errlen, "more than %d recipients",
-				    RCPT_MAX);
-				code = EX_DATAERR;
-			}
-		}
+		code = take_rcpts(resent ? &h->resent_to : &h->to, v, why,
+		    sizeof(why));
 		free(v);
-		addrlist_free(&found);
-		if (code)
+		if (code) {
+			snprintf(err, errlen, "line %lld: %s%.*s: %s", h->lineno,
+			    resent ? "Resent-" : "", (int)strcspn(f, ":"), f, why);
 			return code;
+		}
+	}
+	if (resent) {
+		f -= 7;
+		len += 7;
 	}
 	if (bcc)
 		return 0;
-	if (queue_write(w, f, len) == -1 || queue_write(w, "\n", 1) == -1) {
+	if (conf.rewrite_from && !resent && field_is(f, "from") &&
+	    opt->sender != NULL && opt->sender[0] != '\0') {
+		char name[TEXT_LINE_MAX];
+
+		display_name(strchr(f, ':') + 1, name, sizeof(name));
+		if (from_line(wk->from, sizeof(wk->from), name,
+		    opt->sender) == 0) {
+			f = wk->from;
+			len = strlen(wk->from);
+		}
+	}
+	if (field_write(w, f, len) == -1) {
 		snprintf(err, errlen, "unable to write to the queue: %s",
 		    strerror(w->err));
 		return EX_TEMPFAIL;
 	}
 	return 0;
+}
+
+/* The addresses of one To/Cc/Bcc value into l.  Returns 0 or an exit code. */
+static int
+take_rcpts(struct addrlist *l, const char *v, char *err, size_t errlen)
+{
+	struct addrlist found = { 0 };
+	size_t i;
+	int code = 0;
+
+	if (addr_parse_list(v, &found, err, errlen) == -1)
+		code = EX_NOUSER;
+	for (i = 0; code == 0 && i < found.n; i++)
+		if (addr_rcpt(found.v[i], l, err, errlen) == -1)
+			code = EX_NOUSER;
+	addrlist_free(&found);
+	return code;
+}
+
+/*
+ * Write a header field and its line end, folding any line longer than
+ * TEXT_LINE_MAX (RFC 5322 2.1.1, 2.2.3): before the last blank that
+ * keeps it short enough, or, in a line without one, at the limit with a
+ * blank added so that the break is a fold and not the end of the field.
+ */
+static int
+field_write(struct qw *w, const char *f, size_t len)
+{
+	const char *line = f, *end = f + len, *nl, *cut;
+	size_t n;
+
+	while (line < end) {
+		nl = memchr(line, '\n', (size_t)(end - line));
+		n = nl ? (size_t)(nl - line) : (size_t)(end - line);
+		while (n > TEXT_LINE_MAX) {
+			for (cut = line + TEXT_LINE_MAX; cut > line + 1 &&
+			    *cut != ' ' && *cut != '\t'; cut--)
+				;
+			if (cut > line + 1) {	/* fold before the blank */
+				if (queue_write(w, line, (size_t)(cut - line)) == -1 ||
+				    queue_write(w, "\n", 1) == -1)
+					return -1;
+			} else {
+				cut = line + TEXT_LINE_MAX - 1;
+				if (queue_write(w, line, (size_t)(cut - line)) == -1 ||
+				    queue_write(w, "\n ", 2) == -1)
+					return -1;
+			}
+			n -= (size_t)(cut - line);
+			line = cut;
+		}
+		if (queue_write(w, line, n) == -1 || queue_write(w, "\n", 1) == -1)
+			return -1;
+		line += n + 1;
+	}
+	return 0;
+}
+
+/*
+ * The display name of the first mailbox in a From value: the phrase
+ * before "<addr>" or, for "addr (Comment)", the comment.  Quotes and
+ * escapes are removed; folding blanks become one space.
+ */
+static void
+display_name(const char *v, char *out, size_t cap)
+{
+	const char *p, *comment = NULL;
+	size_t o = 0;
+	int depth;
+
+	out[0] = '\0';
+	for (p = v; *p && *p != '<' && *p != ','; p++) {
+		if (*p == '"') {
+			for (p++; *p && *p != '"'; p++) {
+				if (*p == '\\' && p[1])
+					p++;
+				if (o + 1 < cap)
+					out[o++] = *p == '\n' || *p == '\t' ?
+					    ' ' : *p;
+			}
+			if (*p == '\0')
+				break;
+			continue;
+		}
+		if (*p == '(') {
+			if (comment == NULL)
+				comment = p + 1;
+			for (depth = 1, p++; *p && depth; p++) {
+				if (*p == '\\' && p[1])
+					p++;
+				else if (*p == '(')
+					depth++;
+				else if (*p == ')')
+					depth--;
+			}
+			if (*p == '\0')
+				break;
+			p--;
+			continue;
+		}
+		if (o + 1 < cap)
+			out[o++] = *p == '\n' || *p == '\t' ? ' ' : *p;
+	}
+	if (*p != '<') {	/* no phrase: "addr (Comment)" or a bare addr */
+		o = 0;
+		for (p = comment, depth = 1; p && *p && o + 1 < cap; p++) {
+			if (*p == '\\' && p[1])
+				p++;
+			else if (*p == '(')
+				depth++;
+			else if (*p == ')' && --depth == 0)
+				break;
+			out[o++] = *p == '\n' || *p == '\t' ? ' ' : *p;
+		}
+	}
+	out[o] = '\0';
+	/* Trim and squeeze blanks. */
+	for (p = out, o = 0; *p; p++)
+		if (*p != ' ' || (o > 0 && out[o - 1] != ' '))
+			out[o++] = *p;
+	while (o > 0 && out[o - 1] == ' ')
+		o--;
+	out[o] = '\0';
+}
+
+/*
+ * "From: NAME <addr>" (or "From: addr" without a name) into buf.  The
+ * name is written as a quoted-string (RFC 5322 3.2.4), unless it holds
+ * encoded-words (RFC 2047), which must stay outside quotes and are
+ * written as they came.
+ */
+static int
+from_line(char *buf, size_t cap, const char *name, const char *addr)
+{
+	size_t o;
+	const char *s;
+	int n;
+
+	if (*name == '\0')
+		n = snprintf(buf, cap, "From: %s", addr);
+	else if (strstr(name, "=?") != NULL &&
+	    strpbrk(name, "\"\\()<>,;:@[]") == NULL)
+		n = snprintf(buf, cap, "From: %s <%s>", name, addr);
+	else {
+		o = (size_t)snprintf(buf, cap, "From: \"");
+		for (s = name; *s && o + 3 < cap; s++) {
+			if ((unsigned char)*s < ' ' || *s == 0x7f)
+				continue;
+			if (*s == '"' || *s == '\\')
+				buf[o++] = '\\';
+			buf[o++] = *s;
+		}
+		buf[o] = '\0';
+		n = (int)o;
+		n += snprintf(buf + o, cap - o, "\" <%s>", addr);
+	}
+	return n < 0 || (size_t)n >= cap ? -1 : 0;
 }
 
 /*
@@ -344,32 +631,15 @@ field_done(struct qw *w, const struct intake *opt, char *f, size_t len,
 static int
 add_headers(struct qw *w, const struct intake *opt, const struct hdrs *h)
 {
-	char buf[1024], rnd[8], name[256];
-	const char *s;
-	size_t o;
+	char buf[1024], rnd[8];
 	int n = 0;
 
 	if (!h->seen_from) {
-		if (opt->fullname && *opt->fullname) {
-			/* The display name as a quoted-string (RFC 5322 3.2.4). */
-			o = 0;
-			name[o++] = '"';
-			for (s = opt->fullname; *s && o + 3 < sizeof(name); s++) {
-				if ((unsigned char)*s < ' ' || *s == 0x7f)
-					continue;
-				if (*s == '"' || *s == '\\')
-					name[o++] = '\\';
-				name[o++] = *s;
-			}
-			name[o++] = '"';
-			name[o] = '\0';
-			n = snprintf(buf, sizeof(buf), "From: %s <%s>\n", name,
-			    opt->header_from);
-		} else
-			n = snprintf(buf, sizeof(buf), "From: %s\n",
-			    opt->header_from);
-		if (n < 0 || (size_t)n >= sizeof(buf) ||
-		    queue_write(w, buf, (size_t)n) == -1)
+		if (from_line(buf, sizeof(buf) - 1, opt->fullname ?
+		    opt->fullname : "", opt->header_from) == -1)
+			return -1;
+		strlcat(buf, "\n", sizeof(buf));
+		if (queue_write(w, buf, strlen(buf)) == -1)
 			return -1;
 	}
 	if (!h->seen_date) {
@@ -588,7 +858,7 @@ addr_check(const char *a, char *err, size_t errlen)
 {
 	const char *at = NULL, *p;
 	char show[96];
-	int quoted = 0;
+	int quoted = 0, k;
 
 	escape(show, sizeof(show), a, strlen(a));
 	if (strlen(a) > ADDR_MAX - 2) {
@@ -604,9 +874,13 @@ addr_check(const char *a, char *err, size_t errlen)
 	for (p = a; *p; p++) {
 		unsigned char c = (unsigned char)*p;
 
+		if (c >= 0x80 && (k = utf8_len(p)) > 0) {
+			p += k - 1;	/* UTF-8 (RFC 6531) */
+			continue;
+		}
 		if (c < 0x20 || c >= 0x7f) {
-			snprintf(err, errlen, "bad address \"%s\": control or "
-			    "8-bit character", show);
+			snprintf(err, errlen, "bad address \"%s\": control "
+			    "character or bad UTF-8", show);
 			return -1;
 		}
 		if (c == '"' && (p == a || p[-1] != '\\'))
@@ -646,6 +920,10 @@ addr_check(const char *a, char *err, size_t errlen)
 		return 0;
 	}
 	for (; *p; p++) {
+		if ((unsigned char)*p >= 0x80) {	/* checked above */
+			p += utf8_len(p) - 1;
+			continue;
+		}
 		if (!isalnum((unsigned char)*p) && *p != '-' && *p != '.') {
 			snprintf(err, errlen, "bad address \"%s\": '%c' in the "
 			    "domain", show, *p);
@@ -660,6 +938,38 @@ addr_check(const char *a, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * The length of the UTF-8 sequence at s (RFC 3629: shortest form, no
+ * surrogates, at most U+10FFFF), or 0 when it is not one.
+ */
+int
+utf8_len(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	int n, i;
+	uint32_t cp;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		n = 2, cp = p[0] & 0x1f;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		n = 3, cp = p[0] & 0x0f;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		n = 4, cp = p[0] & 0x07;
+	else
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3f);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+		return 0;
+	return n;
+}
+
 /* Is d this host: localhost, localhost.localdomain or our own name? */
 static int
 is_local_domain(const char *d)
@@ -670,34 +980,73 @@ is_local_domain(const char *d)
 }
 
 /*
- * Where mail for recipient a goes: a local name (no domain, or a domain
- * naming this host) goes to admin when it is set and is qualified with
- * domain otherwise; any other address is kept.
+ * Where mail for recipient a goes, appended to out: a local name (no
+ * domain, or a domain naming this host) that is an alias is replaced by
+ * its targets, in turn; any other local name goes to admin when it is set
+ * and is qualified with domain otherwise; any other address is kept.  A
+ * name met again while expanding itself is not expanded again (as with
+ * "root: root, ops@example.org").  Returns 0 or -1 with err set.
  */
 int
-addr_rcpt(const char *a, char *out, size_t cap, char *err, size_t errlen)
+addr_rcpt(const char *a, struct addrlist *out, char *err, size_t errlen)
 {
+	char chain[ALIAS_DEPTH][LOCAL_MAX + 1];
+
+	return expand(a, out, chain, 0, err, errlen);
+}
+
+static int
+expand(const char *a, struct addrlist *out, char (*chain)[LOCAL_MAX + 1],
+    int depth, char *err, size_t errlen)
+{
+	const struct addrlist *to;
 	const char *at = strrchr(a, '@');
-	size_t n;
+	char name[LOCAL_MAX + 1], buf[ADDR_MAX + 64];
+	size_t n, i;
+	int k;
 
 	if (*a == '\0') {
 		snprintf(err, errlen, "empty recipient address");
 		return -1;
 	}
-	if (at != NULL && !is_local_domain(at + 1))
-		n = strlcpy(out, a, cap);
-	else if (conf.admin != NULL) {
-		if (strchr(conf.admin, '@') != NULL)
-			n = strlcpy(out, conf.admin, cap);
-		else
-			n = (size_t)snprintf(out, cap, "%s@%s", conf.admin,
-			    conf.domain);
-	} else
-		n = (size_t)snprintf(out, cap, "%.*s@%s",
-		    (int)(at ? at - a : (ptrdiff_t)strlen(a)), a, conf.domain);
-	if (n >= cap || n > ADDR_MAX - 2) {
+	if (at != NULL && !is_local_domain(at + 1)) {
+		strlcpy(buf, a, sizeof(buf));
+		goto add;
+	}
+	n = at ? (size_t)(at - a) : strlen(a);
+	if (n <= LOCAL_MAX) {
+		memcpy(name, a, n);
+		name[n] = '\0';
+		for (k = 0; k < depth && strcasecmp(chain[k], name) != 0; k++)
+			;
+		if (k == depth && (to = alias_find(name)) != NULL) {
+			if (depth == ALIAS_DEPTH) {
+				snprintf(err, errlen, "aliases nested more than %d "
+				    "deep at %s", ALIAS_DEPTH, name);
+				return -1;
+			}
+			memcpy(chain[depth], name, n + 1);
+			for (i = 0; i < to->n; i++)
+				if (expand(to->v[i], out, chain, depth + 1, err,
+				    errlen) == -1)
+					return -1;
+			return 0;
+		}
+	}
+	if (conf.admin != NULL && strchr(conf.admin, '@') != NULL)
+		strlcpy(buf, conf.admin, sizeof(buf));
+	else if (conf.admin != NULL)
+		snprintf(buf, sizeof(buf), "%s@%s", conf.admin, conf.domain);
+	else
+		snprintf(buf, sizeof(buf), "%.*s@%s", (int)n, a, conf.domain);
+add:
+	if (strlen(buf) > ADDR_MAX - 2) {
 		snprintf(err, errlen, "address %.64s@%.64s is too long", a,
 		    conf.domain);
+		return -1;
+	}
+	if (addrlist_add(out, buf) == -1) {
+		snprintf(err, errlen, "more than %d recipients", RCPT_MAX);
 		return -1;
 	}
 	return 0;
@@ -706,22 +1055,21 @@ addr_rcpt(const char *a, char *out, size_t cap, char *err, size_t errlen)
 /*
  * Where bounces for a message from sender go when that is not the sender
  * itself: a local sender (raw, as given, had no domain or named this
- * host) has its bounces sent to admin, when admin is set.  out is "" when
- * bounces go to the sender.
+ * host) has its bounces sent to postmaster, which is admin unless an
+ * alias says otherwise, when admin is set.  out is "" when bounces go to
+ * the sender.
  */
 void
 addr_errors_to(const char *raw, const char *sender, char *out, size_t cap)
 {
 	const char *at = strrchr(sender, '@');
-	char err[ERR_MAX];
 
 	out[0] = '\0';
 	if (conf.admin == NULL || *sender == '\0')
 		return;
 	if (strchr(raw, '@') != NULL && at != NULL && !is_local_domain(at + 1))
 		return;
-	if (addr_rcpt("postmaster", out, cap, err, sizeof(err)) == -1)
-		out[0] = '\0';
+	strlcpy(out, "postmaster", cap);
 }
 
 /* The envelope sender: "" or "<>" is the null sender; a name is qualified. */

@@ -43,6 +43,7 @@
 
 enum tlsmode { TLS_STARTTLS, TLS_IMPLICIT, TLS_OFF };
 enum authmech { AUTH_AUTO, AUTH_PLAIN, AUTH_LOGIN };
+enum deliver { DELIVER_FOREGROUND, DELIVER_BACKGROUND, DELIVER_QUEUE };
 
 /*
  * The runtime configuration.  Read once by conf_load() and read-only
@@ -63,6 +64,9 @@ struct conf {
 	char		*domain;
 	char		*admin;		/* NULL: qualify local names */
 	char		*spool;
+	char		*aliases;	/* aliases file; NULL: none */
+	enum deliver	 deliver;	/* default delivery mode */
+	int		 rewrite_from;	/* From: becomes the envelope sender */
 	long long	 maxage;	/* seconds */
 	int		 timeout;	/* seconds */
 	char		 hostname[256];	/* this host's name */
@@ -72,9 +76,15 @@ extern struct conf conf;
 int	conf_load(const char *, char *, size_t);
 int	conf_secret(char *, size_t, char *, size_t);
 
+/* aliases.c */
+
+int			 aliases_load(const char *, char *, size_t);
+const struct addrlist	*alias_find(const char *);
+
 /* util.c */
 
 extern int verbose;		/* -v: protocol trace on stderr */
+extern const char *log_tag;	/* syslog tag (-L) */
 
 void	log_open(int);
 void	logmsg(int, const char *, ...) PRINTF(2, 3);
@@ -165,23 +175,39 @@ void		 tls_free(struct tls *);
 
 /* msg.c */
 
+struct input;	/* a byte stream read line by line, CRLF made LF */
+
 /* What the command line says about a submission. */
 struct intake {
 	int		 extract;	/* -t */
 	int		 dot_ends;	/* no -i: a lone "." ends input */
-	const char	*fullname;	/* -F, or NULL */
+	int		 smtp;		/* -bs DATA: dot-stuffed, "." ends it */
+	const char	*fullname;	/* display name for an added From */
 	const char	*header_from;	/* From: address to add when missing */
+	const char	*sender;	/* envelope sender, for rewrite_from */
 };
+
+/* What intake learnt about the message. */
+struct msginfo {
+	int		 eightbit;	/* a byte over 0x7f anywhere */
+	int		 utf8hdr;	/* one in the header section */
+	int		 longlines;	/* a body line over TEXT_LINE_MAX */
+};
+
+struct input	*in_new(int);
+void		 in_free(struct input *);
+int		 in_command(struct input *, char *, size_t);
 
 int	addr_parse_list(const char *, struct addrlist *, char *, size_t);
 int	addr_check(const char *, char *, size_t);
-int	addr_rcpt(const char *, char *, size_t, char *, size_t);
+int	addr_rcpt(const char *, struct addrlist *, char *, size_t);
 int	addr_sender(const char *, char *, size_t, char *, size_t);
 void	addr_errors_to(const char *, const char *, char *, size_t);
+int	utf8_len(const char *);
 
 struct qw;
-int	msg_read(int, struct qw *, const struct intake *, struct addrlist *,
-	    int *, char *, size_t);
+int	msg_read(struct input *, struct qw *, const struct intake *,
+	    struct addrlist *, struct msginfo *, char *, size_t);
 void	msg_date(char *, size_t, time_t);
 
 /* queue.c */
@@ -224,20 +250,54 @@ struct qmsg {
 	size_t		 nrcpt;
 	long long	 time;			/* intake */
 	int		 eightbit;
+	int		 utf8hdr;		/* UTF-8 in the header section */
+	int		 smtputf8;		/* an address needs SMTPUTF8 */
+	char		*notify, *ret, *envid;	/* DSN requests, or NULL */
 	int		 attempts;
 	long long	 last;
 	char		 error[REPLY_TEXT_MAX];
 };
 
+/* The envelope of a new message: see queue_commit(). */
+struct envelope {
+	const char	*sender;	/* "" for the null sender */
+	const char	*errors_to;	/* NULL or "": bounces go to sender */
+	struct addrlist	*rcpts;
+	int		 eightbit;	/* declare 8BITMIME */
+	int		 utf8hdr;	/* UTF-8 in the header: ask SMTPUTF8 */
+	const char	*notify;	/* DSN NOTIFY (-N), or NULL */
+	const char	*ret;		/* DSN RET (-R): FULL or HDRS, or NULL */
+	const char	*envid;		/* DSN ENVID (-V), or NULL */
+};
+
+/*
+ * Which messages a queue run takes (-qI, -qR, -qS): each list holds
+ * substrings of the queue id, a recipient or the sender, matched
+ * without regard to case, a leading "!" negating one.  A message is
+ * taken when every non-empty list has a match.
+ */
+struct qsel {
+	struct addrlist	 id, rcpt, sender;
+};
+
 int	queue_init(char *, size_t);
 int	queue_create(struct qw *, char *, size_t);
 int	queue_write(struct qw *, const void *, size_t);
-int	queue_commit(struct qw *, const char *, const char *, struct addrlist *,
-	    int, char *, size_t);
+int	queue_commit(struct qw *, const struct envelope *, char *, size_t);
 void	queue_abort(struct qw *);
 void	queue_sigabort(void);
+int	queue_return(struct qw *, const struct envelope *, const char *, char *,
+	    size_t);
 int	queue_list(void);
-int	queue_run(const char *, int);
+int	queue_run(const char *, const struct qsel *);
+
+/* sendmail.c, smtpin.c: taking mail */
+
+int	sender_of(const char *, char *, char *, size_t, char *, size_t);
+int	submit_one(struct input *, const struct intake *, struct envelope *,
+	    int, int *, char *, char *, size_t);
+void	deliver(struct addrlist *, enum deliver);
+int	smtp_stdin(enum deliver, const char *, const char *);
 
 /* smtp.c */
 

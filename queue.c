@@ -21,7 +21,12 @@
  *	errors-to ADDR\n		  optional: bounces go here, not to
  *					  the sender (a local sender's admin)
  *	rcpt ADDR\n			  one line each, in order
- *	8bit\n				  only when the message has 8-bit bytes
+ *	8bit\n				  only when BODY=8BITMIME is due
+ *	8bit-headers\n			  optional: UTF-8 in the header
+ *	smtputf8\n			  optional: an address needs SMTPUTF8
+ *	dsn-notify LIST\n		  optional DSN requests (RFC 3461):
+ *	dsn-ret FULL|HDRS\n		  NOTIFY, RET and ENVID as given
+ *	dsn-envid TEXT\n		  with -N, -R and -V
  *	end N CRC\n			trailer: N in decimal, CRC-32 of the N
  *					bytes as 8 lowercase hex digits
  *
@@ -53,9 +58,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -80,6 +87,7 @@ static volatile sig_atomic_t sig_active;
 static int	spath(char *, size_t, const char *, const char *);
 static int	fsync_dir(const char *, char *, size_t);
 static int	write_full(int, const void *, size_t);
+static int	has8bit(const char *);
 static int	flush(struct qw *);
 static int	append(struct qw *, const void *, size_t);
 static int	env_line(struct qw *, const char *, const char *);
@@ -87,9 +95,15 @@ static int	msg_open(const char *, struct qmsg *, int, char *, size_t);
 static int	parse_trailer(const char *, long long *, uint32_t *);
 static void	dsn_status(const char *, char *, size_t);
 static int	parse_envelope(struct qmsg *, char *, char *, size_t);
+static int	dsn_line(struct qmsg *, const char *, const char *);
 static void	msg_close(struct qmsg *);
 static void	state_read(struct qmsg *);
 static int	state_write(struct qmsg *, char *, size_t);
+static void	put(struct qw *, const char *, ...) PRINTF(2, 3);
+static void	notice_start(struct qw *, const char *, const char *, int,
+		    char *, size_t);
+static void	notice_end(struct qw *, int, long long, long long, int,
+		    const char *);
 static int	bounce(struct qmsg *, char *, char *, size_t);
 static int	settle(struct qmsg *, struct addrlist *);
 static void	move_to(const char *, const char *, const char *);
@@ -98,6 +112,9 @@ static int	list_ids(struct addrlist *, char *, size_t);
 static size_t	count(const struct qmsg *, enum rcptstate);
 static void	fail_pending(struct qmsg *, const char *);
 static void	attempt(struct qmsg *, const char *);
+static int	selected(const struct qmsg *, const struct qsel *);
+static int	match_any(const struct addrlist *, const char *);
+static int	contains(const char *, const char *);
 
 static int
 spath(char *buf, size_t cap, const char *dir, const char *name)
@@ -141,6 +158,16 @@ fsync_dir(const char *dir, char *err, size_t errlen)
 		    dir, strerror(errno));
 	close(fd);
 	return r;
+}
+
+/* Does s hold a byte over 0x7f? */
+static int
+has8bit(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s >= 0x80)
+			return 1;
+	return 0;
 }
 
 static int
@@ -200,7 +227,7 @@ queue_create(struct qw *w, char *err, size_t errlen)
 	}
 	strlcpy(sig_tmppath, w->tmppath, sizeof(sig_tmppath));
 	sig_active = 1;
-	w->fd = open(w->tmppath, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	w->fd = open(w->tmppath, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW |
 	    O_CLOEXEC, 0600);
 	if (w->fd == -1) {
 		sig_active = 0;
@@ -271,24 +298,31 @@ queue_write(struct qw *w, const void *buf, size_t len)
  * (REQUIREMENTS Q-1).  On failure nothing is left behind.
  */
 int
-queue_commit(struct qw *w, const char *sender, const char *errors_to,
-    struct addrlist *rcpts, int eightbit, char *err, size_t errlen)
+queue_commit(struct qw *w, const struct envelope *e, char *err, size_t errlen)
 {
 	char num[32], end[48], path[4096];
 	size_t i;
+	int utf8 = 0;
 
 	/* The envelope is not part of the message: keep it out of len and crc. */
 	snprintf(num, sizeof(num), "%lld", (long long)time(NULL));
 	snprintf(end, sizeof(end), "%lld %08x", w->len, (unsigned)w->crc);
 	if (env_line(w, "id", w->id) == -1 || env_line(w, "time", num) == -1 ||
-	    env_line(w, "sender", sender) == -1 ||
-	    (errors_to && *errors_to &&
-	    env_line(w, "errors-to", errors_to) == -1))
+	    env_line(w, "sender", e->sender) == -1 ||
+	    (e->errors_to && *e->errors_to &&
+	    env_line(w, "errors-to", e->errors_to) == -1))
 		goto werr;
-	for (i = 0; i < rcpts->n; i++)
-		if (env_line(w, "rcpt", rcpts->v[i]) == -1)
+	for (i = 0; i < e->rcpts->n; i++) {
+		if (env_line(w, "rcpt", e->rcpts->v[i]) == -1)
 			goto werr;
-	if ((eightbit && append(w, "8bit\n", 5) == -1) ||
+		utf8 |= has8bit(e->rcpts->v[i]);
+	}
+	if ((e->eightbit && append(w, "8bit\n", 5) == -1) ||
+	    (e->utf8hdr && append(w, "8bit-headers\n", 13) == -1) ||
+	    ((utf8 || has8bit(e->sender)) && append(w, "smtputf8\n", 9) == -1) ||
+	    (e->notify && env_line(w, "dsn-notify", e->notify) == -1) ||
+	    (e->ret && env_line(w, "dsn-ret", e->ret) == -1) ||
+	    (e->envid && env_line(w, "dsn-envid", e->envid) == -1) ||
 	    env_line(w, "end", end) == -1 || flush(w) == -1)
 		goto werr;
 	if (fsync(w->fd) == -1)
@@ -496,15 +530,19 @@ parse_trailer(const char *s, long long *n, uint32_t *crc)
 /*
  * The DSN status of a failure (RFC 3464 2.3.4): the enhanced code of a
  * 5xx reply when it gives one of its class ("550 5.1.1 ..."), else
- * 5.0.0; 4.4.7 for an expiry, whose text starts with that code.
+ * 5.0.0; a verdict of outbox itself (an expiry, a message too big)
+ * starts with its own code.
  */
 static void
 dsn_status(const char *t, char *out, size_t cap)
 {
 	size_t k;
 
-	if (strncmp(t, "4.4.7 ", 6) == 0) {
-		strlcpy(out, "4.4.7", cap);
+	/* A verdict of outbox itself starts with its status: "5.3.4 ...". */
+	if ((t[0] == '4' || t[0] == '5') && t[1] == '.' &&
+	    (k = strspn(t, "0123456789.")) < cap && k >= 5 && t[k] == ' ') {
+		memcpy(out, t, k);
+		out[k] = '\0';
 		return;
 	}
 	if (strlen(t) > 6 && t[0] == '5' && t[3] == ' ' && t[4] == '5' &&
@@ -517,6 +555,28 @@ dsn_status(const char *t, char *out, size_t cap)
 		}
 	}
 	strlcpy(out, "5.0.0", cap);
+}
+
+/*
+ * "dsn-notify", "dsn-ret" or "dsn-envid" (key is past "dsn-"): values
+ * of printable ASCII without blanks, as intake checked them.
+ */
+static int
+dsn_line(struct qmsg *m, const char *key, const char *v)
+{
+	char **dst = strncmp(key, "notify ", 7) == 0 ? &m->notify :
+	    strncmp(key, "ret ", 4) == 0 ? &m->ret :
+	    strncmp(key, "envid ", 6) == 0 ? &m->envid : NULL;
+	const char *p;
+
+	if (dst == NULL || *v == '\0' || strlen(v) > 100)
+		return -1;
+	for (p = v; *p; p++)
+		if (*p <= ' ' || *p > '~')
+			return -1;
+	free(*dst);
+	*dst = xstrdup(v);
+	return 0;
 }
 
 /* The envelope lines of a message file, NUL-terminated in env. */
@@ -560,6 +620,13 @@ parse_envelope(struct qmsg *m, char *env, char *err, size_t errlen)
 			m->errors_to = xstrdup(v);
 		} else if (strcmp(line, "8bit") == 0)
 			m->eightbit = 1;
+		else if (strcmp(line, "8bit-headers") == 0)
+			m->utf8hdr = 1;
+		else if (strcmp(line, "smtputf8") == 0)
+			m->smtputf8 = 1;
+		else if (strncmp(line, "dsn-", 4) == 0 && dsn_line(m, line + 4,
+		    v) == 0)
+			;
 		else {
 			snprintf(err, errlen, "unknown envelope line \"%.32s\"",
 			    line);
@@ -596,9 +663,13 @@ msg_close(struct qmsg *m)
 	free(m->rcpt);
 	free(m->sender);
 	free(m->errors_to);
+	free(m->notify);
+	free(m->ret);
+	free(m->envid);
 	m->rcpt = NULL;
 	m->sender = NULL;
 	m->errors_to = NULL;
+	m->notify = m->ret = m->envid = NULL;
 	m->nrcpt = 0;
 }
 
@@ -742,103 +813,226 @@ move_to(const char *id, const char *dir, const char *why)
 }
 
 /*
+ * A line of a notice being written; the writer's first error sticks
+ * (queue_write()), so the caller checks once at the end.
+ */
+static void
+put(struct qw *w, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(line)) {
+		if (w->err == 0)
+			w->err = ENAMETOOLONG;
+		return;
+	}
+	queue_write(w, line, (size_t)n);
+}
+
+/*
+ * Start a notice from MAILER-DAEMON to "to": the header of a multipart
+ * message (report-type delivery-status, or mixed) and its first part's
+ * header, with the boundary made from the notice's id.
+ */
+static void
+notice_start(struct qw *w, const char *to, const char *subject, int report,
+    char *boundary, size_t cap)
+{
+	char date[64];
+
+	snprintf(boundary, cap, "%s/%s", w->id, conf.domain);
+	msg_date(date, sizeof(date), time(NULL));
+	put(w, "From: Mail Delivery System <MAILER-DAEMON@%s>\n", conf.domain);
+	put(w, "To: <%s>\n", to);
+	put(w, "Subject: %s\n", subject);
+	put(w, "Date: %s\n", date);
+	put(w, "Message-ID: <%s.notice@%s>\n", w->id, conf.domain);
+	put(w, "Auto-Submitted: auto-replied\n");
+	put(w, "MIME-Version: 1.0\n");
+	put(w, "Content-Type: multipart/%s;\n\tboundary=\"%s\"\n\n",
+	    report ? "report; report-type=delivery-status" : "mixed",
+	    boundary);
+	put(w, "This is a MIME-encapsulated message.\n\n--%s\n", boundary);
+	put(w, "Content-Type: text/plain; charset=us-ascii\n\n");
+	put(w, "This is outbox at %s.\n\n", conf.hostname);
+}
+
+/*
+ * The last part of a notice: the original message (len bytes at off in
+ * fd) as message/rfc822 when full is set, else its header section as
+ * text/rfc822-headers; then the closing boundary.  NUL bytes, which a
+ * refused message may hold, are left out.
+ */
+static void
+notice_end(struct qw *w, int fd, long long off, long long len, int full,
+    const char *boundary)
+{
+	char buf[16384], *p, *q, *eoh;
+	long long left = full ? len : (len < BOUNCE_HEADERS_MAX ? len :
+	    BOUNCE_HEADERS_MAX);
+	int last = '\n';
+	ssize_t r;
+
+	put(w, "\n--%s\nContent-Type: %s\n\n", boundary, full ?
+	    "message/rfc822" : "text/rfc822-headers");
+	while (left > 0 && w->err == 0) {
+		r = pread(fd, buf, left < (long long)sizeof(buf) ? (size_t)left :
+		    sizeof(buf), off);
+		if (r <= 0) {
+			w->err = r == 0 ? EIO : errno;
+			break;
+		}
+		off += r;
+		left -= r;
+		/* Without full, stop after the header section. */
+		for (eoh = buf; !full && eoh + 1 < buf + r; eoh++)
+			if (eoh[0] == '\n' && eoh[1] == '\n') {
+				r = eoh - buf + 1;
+				left = 0;
+				break;
+			}
+		if (!full && last == '\n' && buf[0] == '\n')
+			break;
+		for (p = buf; p < buf + r; p = q + 1) {
+			if ((q = memchr(p, '\0', (size_t)(buf + r - p))) == NULL)
+				q = buf + r;
+			queue_write(w, p, (size_t)(q - p));
+		}
+		last = buf[r - 1];
+	}
+	if (last != '\n')
+		queue_write(w, "\n", 1);
+	put(w, "\n--%s--\n", boundary);
+}
+
+/*
  * Queue a delivery status notification (RFC 3464) for the recipients
  * of m in state R_FAILED, from MAILER-DAEMON with the null sender, to
- * the envelope sender or its errors-to address.  The new message's id
- * is copied to bid_out.  Returns 0, or -1 with err set.
+ * the envelope sender or its errors-to address; with RET=FULL it holds
+ * the whole message, else its header.  The new message's id is copied
+ * to bid_out.  Returns 0, or -1 with err set.
  */
 static int
 bounce(struct qmsg *m, char *bid_out, char *err, size_t errlen)
 {
 	struct addrlist to = { 0 };
-	char rcpt[ADDR_MAX], buf[BOUNCE_HEADERS_MAX + 1], date[64], arr[64];
-	char boundary[64], status[16];
+	char arr[64], boundary[64], status[16];
+	struct envelope e = { 0 };
 	const char *t;
 	struct qw *w;
-	ssize_t r;
-	size_t i, hl;
-	char *eoh;
-	int rc = -1;
+	size_t i;
+	int rc = -1, full = m->ret && strcasecmp(m->ret, "FULL") == 0;
 
-	if (addr_rcpt(m->errors_to ? m->errors_to : m->sender, rcpt,
-	    sizeof(rcpt), err, errlen) == -1)
+	if (addr_rcpt(m->errors_to ? m->errors_to : m->sender, &to, err,
+	    errlen) == -1)
 		return -1;
-	addrlist_add(&to, rcpt);
 	w = xmalloc(sizeof(*w));
 	if (queue_create(w, err, errlen) == -1)
 		goto out;
-	snprintf(boundary, sizeof(boundary), "%s/%s", w->id, conf.domain);
-	msg_date(date, sizeof(date), time(NULL));
 	msg_date(arr, sizeof(arr), (time_t)m->time);
-
-#define OUT(...) do {							\
-	char _l[1024];							\
-	int _n = snprintf(_l, sizeof(_l), __VA_ARGS__);			\
-	if (_n < 0 || (size_t)_n >= sizeof(_l) ||			\
-	    queue_write(w, _l, (size_t)_n) == -1)			\
-		goto werr;						\
-} while (0)
-
-	OUT("From: Mail Delivery System <MAILER-DAEMON@%s>\n", conf.domain);
-	OUT("To: <%s>\n", rcpt);
-	OUT("Subject: Undelivered Mail Returned to Sender\n");
-	OUT("Date: %s\n", date);
-	OUT("Message-ID: <%s.bounce@%s>\n", w->id, conf.domain);
-	OUT("Auto-Submitted: auto-replied\n");
-	OUT("MIME-Version: 1.0\n");
-	OUT("Content-Type: multipart/report; report-type=delivery-status;\n"
-	    "\tboundary=\"%s\"\n\n", boundary);
-	OUT("This is a MIME-encapsulated message.\n\n--%s\n", boundary);
-	OUT("Content-Type: text/plain; charset=us-ascii\n\n");
-	OUT("This is outbox at %s.\n\n", conf.hostname);
-	OUT("The message you sent on %s could not be delivered to\n"
+	notice_start(w, to.v[0], "Undelivered Mail Returned to Sender", 1,
+	    boundary, sizeof(boundary));
+	put(w, "The message you sent on %s could not be delivered to\n"
 	    "the recipients below.  The mail server's answer is given for "
 	    "each.\n\n", arr);
 	for (i = 0; i < m->nrcpt; i++)
 		if (m->rcpt[i].state == R_FAILED)
-			OUT("<%s>: %s\n", m->rcpt[i].addr, m->rcpt[i].text);
-	OUT("\n--%s\nContent-Type: message/delivery-status\n\n", boundary);
-	OUT("Reporting-MTA: dns; %s\nX-Outbox-Queue-ID: %s\n"
-	    "Arrival-Date: %s\n", conf.helo, m->id, arr);
+			put(w, "<%s>: %s\n", m->rcpt[i].addr, m->rcpt[i].text);
+	put(w, "\n--%s\nContent-Type: message/delivery-status\n\n", boundary);
+	put(w, "Reporting-MTA: dns; %s\nX-Outbox-Queue-ID: %s\n", conf.helo,
+	    m->id);
+	if (m->envid)
+		put(w, "Original-Envelope-Id: %s\n", m->envid);
+	put(w, "Arrival-Date: %s\n", arr);
 	for (i = 0; i < m->nrcpt; i++) {
 		if (m->rcpt[i].state != R_FAILED)
 			continue;
 		t = m->rcpt[i].text;
 		dsn_status(t, status, sizeof(status));
-		OUT("\nFinal-Recipient: rfc822; %s\nAction: failed\n"
+		put(w, "\nFinal-Recipient: rfc822; %s\nAction: failed\n"
 		    "Status: %s\n", m->rcpt[i].addr, status);
-		if (t[0] == '5')
-			OUT("Remote-MTA: dns; %s\nDiagnostic-Code: smtp; %s\n",
+		if (t[0] == '5' && t[3] == ' ')	/* the server's reply */
+			put(w, "Remote-MTA: dns; %s\nDiagnostic-Code: smtp; %s\n",
 			    conf.host, t);
 	}
-	OUT("\n--%s\nContent-Type: text/rfc822-headers\n\n", boundary);
-#undef OUT
-
-	/* The header section of the original, or as much as fits. */
-	r = pread(m->fd, buf, m->body_len < BOUNCE_HEADERS_MAX ?
-	    (size_t)m->body_len : BOUNCE_HEADERS_MAX, m->body_off);
-	if (r < 0)
-		r = 0;
-	buf[r] = '\0';
-	eoh = strstr(buf, "\n\n");
-	hl = eoh ? (size_t)(eoh - buf) + 1 : (size_t)r;
-	if (queue_write(w, buf, hl) == -1 ||
-	    (hl > 0 && buf[hl - 1] != '\n' && queue_write(w, "\n", 1) == -1))
-		goto werr;
-	snprintf(buf, sizeof(buf), "\n--%s--\n", boundary);
-	if (queue_write(w, buf, strlen(buf)) == -1)
-		goto werr;
-	if (queue_commit(w, "", NULL, &to, 0, err, errlen) == -1)
+	notice_end(w, m->fd, m->body_off, m->body_len, full, boundary);
+	if (w->err) {
+		snprintf(err, errlen, "unable to write the bounce: %s",
+		    strerror(w->err));
+		queue_abort(w);
+		goto out;
+	}
+	e.sender = "";
+	e.rcpts = &to;
+	e.eightbit = full && m->eightbit;
+	if (queue_commit(w, &e, err, errlen) == -1)
 		goto out;
 	strlcpy(bid_out, w->id, QID_LEN + 1);
 	rc = 0;
-	goto out;
-werr:
-	snprintf(err, errlen, "unable to write the bounce: %s",
-	    strerror(w->err ? w->err : EIO));
-	queue_abort(w);
 out:
 	free(w);
+	addrlist_free(&to);
+	return rc;
+}
+
+/*
+ * Return a message that intake refused (why) to its sender, with the
+ * message as it was read, instead of queuing it (-oem, -oee): the
+ * notice is queued, the refused message w removed.  Returns 0, or -1
+ * with err set (w is then untouched, for the caller to abort).
+ */
+int
+queue_return(struct qw *w, const struct envelope *orig, const char *why,
+    char *err, size_t errlen)
+{
+	struct addrlist to = { 0 };
+	struct envelope e = { 0 };
+	char boundary[64];
+	struct qw *n;
+	int rc = -1;
+
+	if (orig->sender[0] == '\0') {
+		snprintf(err, errlen, "the null sender cannot be sent a notice");
+		return -1;
+	}
+	if (addr_rcpt(orig->errors_to && *orig->errors_to ? orig->errors_to :
+	    orig->sender, &to, err, errlen) == -1)
+		return -1;
+	if (flush(w) == -1) {
+		snprintf(err, errlen, "unable to write %s: %s", w->tmppath,
+		    strerror(w->err));
+		goto out;
+	}
+	n = xmalloc(sizeof(*n));
+	if (queue_create(n, err, errlen) == -1) {
+		free(n);
+		goto out;
+	}
+	notice_start(n, to.v[0], "Returned mail: message not accepted", 0,
+	    boundary, sizeof(boundary));
+	put(n, "Your message, attached below, was not accepted for delivery "
+	    "and was not\nsent to anyone:\n\n    %s\n", why);
+	notice_end(n, w->fd, (long long)MAGIC_LEN, w->len, 1, boundary);
+	e.sender = "";
+	e.rcpts = &to;
+	e.eightbit = orig->eightbit;
+	if (n->err) {
+		snprintf(err, errlen, "unable to write the notice: %s",
+		    strerror(n->err));
+		queue_abort(n);
+	} else if (queue_commit(n, &e, err, errlen) == 0) {
+		logmsg(LOG_INFO, "%s: message returned to <%s>: %s", n->id,
+		    to.v[0], why);
+		queue_abort(w);
+		rc = 0;
+	}
+	free(n);
+out:
 	addrlist_free(&to);
 	return rc;
 }
@@ -860,6 +1054,10 @@ settle(struct qmsg *m, struct addrlist *more)
 		/* Never a bounce of a bounce: it stays in failed/ and the log. */
 		logmsg(LOG_ERR, "%s: undeliverable bounce kept in %s/failed",
 		    m->id, conf.spool);
+	} else if (failed && m->notify && !contains(m->notify, "FAILURE")) {
+		/* The sender asked for no bounce (RFC 3461 4.1). */
+		logmsg(LOG_WARNING, "%s: undeliverable, kept in %s/failed; no "
+		    "bounce (NOTIFY=%s)", m->id, conf.spool, m->notify);
 	} else if (failed) {
 		if (bounce(m, bid, err, sizeof(err)) == -1) {
 			logmsg(LOG_ERR, "%s: unable to queue a bounce, will "
@@ -985,15 +1183,62 @@ attempt(struct qmsg *m, const char *why)
 }
 
 /*
- * Deliver queued messages: the one named by only, or with whole, every
- * message in the queue (then under the queue lock, so two runs never
- * overlap; a second run returns 0 at once).  One SMTP session serves
+ * Deliver queued messages: the one named by only, or those that sel
+ * selects, or with neither every message in the queue (then under the
+ * queue lock, so two whole runs never overlap; a second one returns 0 at
+ * once).  One SMTP session serves
  * all; when the smart host cannot be reached, the run stops there.
  * Returns EX_OK when nothing it tried is left, EX_TEMPFAIL when some is,
  * EX_CONFIG when the configuration stops delivery.
  */
+/* Does m match the selection (see struct qsel)? */
+static int
+selected(const struct qmsg *m, const struct qsel *sel)
+{
+	size_t i;
+
+	if (sel->id.n && !match_any(&sel->id, m->id))
+		return 0;
+	if (sel->sender.n && !match_any(&sel->sender, m->sender))
+		return 0;
+	if (sel->rcpt.n == 0)
+		return 1;
+	for (i = 0; i < m->nrcpt; i++)
+		if (m->rcpt[i].state == R_PENDING &&
+		    match_any(&sel->rcpt, m->rcpt[i].addr))
+			return 1;
+	return 0;
+}
+
+/* Does s contain one of the patterns ("!pat": does not contain pat)? */
+static int
+match_any(const struct addrlist *pats, const char *s)
+{
+	size_t i;
+	int neg;
+
+	for (i = 0; i < pats->n; i++) {
+		neg = pats->v[i][0] == '!';
+		if (contains(s, pats->v[i] + neg) != neg)
+			return 1;
+	}
+	return 0;
+}
+
+/* Does s contain pat, ignoring case? */
+static int
+contains(const char *s, const char *pat)
+{
+	size_t n = strlen(pat);
+
+	for (; *s; s++)
+		if (strncasecmp(s, pat, n) == 0)
+			return 1;
+	return n == 0;
+}
+
 int
-queue_run(const char *only, int whole)
+queue_run(const char *only, const struct qsel *sel)
 {
 	struct addrlist ids = { 0 };
 	struct tls *tls = NULL;
@@ -1001,14 +1246,14 @@ queue_run(const char *only, int whole)
 	enum smtp_fail cls;
 	char err[ERR_MAX], why[ERR_MAX + 64], path[4096];
 	struct qmsg m;
-	size_t i, k;
+	size_t i, k, nlisted = 0;
 	int lockfd = -1, rc = EX_OK, r;
 
 	if (queue_init(err, sizeof(err)) == -1) {
 		logmsg(LOG_ERR, "%s", err);
 		return EX_TEMPFAIL;
 	}
-	if (whole) {
+	if (only == NULL && sel == NULL) {
 		if (spath(path, sizeof(path), "lock", NULL) == -1 ||
 		    (lockfd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW |
 		    O_CLOEXEC, 0600)) == -1) {
@@ -1027,6 +1272,13 @@ queue_run(const char *only, int whole)
 			close(lockfd);
 			return EX_TEMPFAIL;
 		}
+	} else if (only == NULL) {
+		/* A selection: per-message locks keep runs apart. */
+		if (list_ids(&ids, err, sizeof(err)) == -1) {
+			logmsg(LOG_ERR, "%s", err);
+			return EX_TEMPFAIL;
+		}
+		nlisted = ids.n;
 	} else
 		addrlist_push(&ids, only);
 
@@ -1045,6 +1297,11 @@ queue_run(const char *only, int whole)
 			continue;
 		}
 		state_read(&m);
+		/* Bounces queued by this run (after nlisted) always go. */
+		if (sel != NULL && i < nlisted && !selected(&m, sel)) {
+			msg_close(&m);
+			continue;
+		}
 
 		if (time(NULL) - m.time > conf.maxage) {
 			snprintf(why, sizeof(why), "4.4.7 message expired after "

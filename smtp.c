@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,12 +30,19 @@
 #define CAP_AUTH	0x02
 #define CAP_8BITMIME	0x04
 #define CAP_SIZE	0x08
+#define CAP_PIPELINING	0x10
+#define CAP_SMTPUTF8	0x20
+#define CAP_DSN		0x40
 #define MECH_PLAIN	0x01
 #define MECH_LOGIN	0x02
 
-/* command() flags. */
+/* command() and reply() flags. */
 #define C_SECRET	0x01	/* a credential: trace the verb only */
 #define C_CAPS		0x02	/* EHLO's reply: read capabilities */
+#define C_MORE		0x04	/* more replies follow (PIPELINING) */
+
+/* The commands of one transaction, for send_commands(). */
+enum cmdkind { K_RSET, K_MAIL, K_RCPT, K_DATA };
 
 struct smtp {
 	int		 fd;
@@ -44,6 +52,7 @@ struct smtp {
 	char		 relay[320];	/* host[addr]:port, for logs */
 	int		 ehlo;		/* EHLO (not HELO) was accepted */
 	unsigned	 caps, mechs;
+	long long	 sizemax;	/* SIZE limit announced; 0: none */
 	int		 sent;		/* transactions so far */
 	int		 dead;		/* the connection failed: no QUIT */
 	int64_t		 end;		/* the whole session's deadline (S-1) */
@@ -55,6 +64,8 @@ struct smtp {
 
 static int	connect_host(struct smtp *, char *, size_t);
 static int	reply(struct smtp *, int, int, char *, size_t);
+static size_t	xtext(char *, size_t, const char *);
+static void	fail_all(struct qmsg *, const char *, ...) PRINTF(2, 3);
 static int	command(struct smtp *, int, int, char *, size_t, const char *,
 		    ...) PRINTF(6, 7);
 static int	handshake(struct smtp *, struct tls *, char *, size_t);
@@ -128,11 +139,12 @@ io_failed(struct smtp *s, const char *what, char *err, size_t errlen)
  * grammar: a line that is not "DDD", "DDD-text" or "DDD text" with the
  * first digit 2-5, a code that changes between lines, more than
  * REPLY_LINES_MAX lines or REPLY_MAX bytes, or data after the last line
- * (nothing may follow a reply in lock-step).  Each line's text is given
- * to capability() when caps is set.
+ * (nothing may follow a reply in lock-step, or the last reply to a
+ * pipelined group: flags without C_MORE).  Each line's text is given to
+ * capability() with C_CAPS in flags.
  */
 static int
-reply(struct smtp *s, int tmo, int caps, char *err, size_t errlen)
+reply(struct smtp *s, int tmo, int flags, char *err, size_t errlen)
 {
 	char line[REPLY_LINE_MAX + 1], show[81];
 	int64_t deadline = stage(s, tmo);
@@ -167,7 +179,7 @@ reply(struct smtp *s, int tmo, int caps, char *err, size_t errlen)
 			code = c;
 		else if (c != code)
 			goto bad;
-		if (caps && lines > 1)
+		if ((flags & C_CAPS) && lines > 1)
 			capability(s, len > 4 ? line + 4 : "");
 		/* Keep "DDD text text ..." with the text of every line. */
 		if (tl == 0)
@@ -180,7 +192,7 @@ reply(struct smtp *s, int tmo, int caps, char *err, size_t errlen)
 		if (len == 3 || line[3] == ' ')
 			break;
 	}
-	if (linebuf_pending(&s->lb) > 0) {
+	if (!(flags & C_MORE) && linebuf_pending(&s->lb) > 0) {
 		snprintf(err, errlen, "%s: protocol error: data after the reply "
 		    "\"%.80s\"", s->relay, s->text);
 		s->dead = 1;
@@ -243,8 +255,18 @@ capability(struct smtp *s, const char *t)
 		s->caps |= CAP_STARTTLS;
 	else if (k == 8 && strncasecmp(t, "8BITMIME", 8) == 0)
 		s->caps |= CAP_8BITMIME;
-	else if (k == 4 && strncasecmp(t, "SIZE", 4) == 0)
+	else if (k == 4 && strncasecmp(t, "SIZE", 4) == 0) {
 		s->caps |= CAP_SIZE;
+		/* "SIZE 10240000"; no number or 0 means no fixed limit. */
+		if (t[4] == ' ' && strspn(t + 5, "0123456789") == strlen(t + 5) &&
+		    strlen(t + 5) < 16)
+			s->sizemax = atoll(t + 5);
+	} else if (k == 10 && strncasecmp(t, "PIPELINING", 10) == 0)
+		s->caps |= CAP_PIPELINING;
+	else if (k == 8 && strncasecmp(t, "SMTPUTF8", 8) == 0)
+		s->caps |= CAP_SMTPUTF8;
+	else if (k == 3 && strncasecmp(t, "DSN", 3) == 0)
+		s->caps |= CAP_DSN;
 	else if (k == 4 && strncasecmp(t, "AUTH", 4) == 0) {
 		s->caps |= CAP_AUTH;
 		for (p = t + 4; *p; ) {
@@ -269,6 +291,7 @@ hello(struct smtp *s, char *err, size_t errlen)
 	int code;
 
 	s->caps = s->mechs = 0;
+	s->sizemax = 0;
 	s->ehlo = 0;
 	if ((code = command(s, conf.timeout, C_CAPS, err, errlen, "EHLO %s",
 	    conf.helo)) == -1)
@@ -530,58 +553,225 @@ verdict(struct qmsg *m, const char *acc, int code, const char *text)
 	}
 }
 
+/* Every pending recipient of m fails with the text (a local verdict). */
+static void
+fail_all(struct qmsg *m, const char *fmt, ...)
+{
+	char text[REPLY_TEXT_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	verdict(m, NULL, 550, text);
+}
+
+/*
+ * s as xtext (RFC 3461 4): printable ASCII but "+" and "=" as is, any
+ * other byte as "+HH".  Returns the length, 0 when it does not fit.
+ */
+static size_t
+xtext(char *dst, size_t cap, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t o = 0;
+	unsigned char c;
+
+	for (; *s; s++) {
+		c = (unsigned char)*s;
+		if (o + 4 >= cap)
+			return 0;
+		if (c > ' ' && c <= '~' && c != '+' && c != '=')
+			dst[o++] = (char)c;
+		else {
+			dst[o++] = '+';
+			dst[o++] = hex[c >> 4];
+			dst[o++] = hex[c & 15];
+		}
+	}
+	dst[o] = '\0';
+	return o;
+}
+
+/* An address that needs SMTPUTF8? */
+static int
+utf8_addr(const char *a)
+{
+	for (; *a; a++)
+		if ((unsigned char)*a >= 0x80)
+			return 1;
+	return 0;
+}
+
 /*
  * One transaction for the pending recipients of m.  Sets each one's
  * state and text.  Returns 0 when the session can go on, -1 with err set
  * when it broke (recipients without a verdict stay pending).
+ *
+ * With PIPELINING (RFC 2920) RSET, MAIL, the RCPTs and DATA go out in
+ * groups that fit the output buffer, DATA last, and the replies are then
+ * read in order; without it each command waits for its reply, and the
+ * transaction stops at the first refusal that ends it.
  */
 int
 smtp_send(struct smtp *s, struct qmsg *m, char *err, size_t errlen)
 {
-	char *acc, opts[64] = "";
-	size_t i, naccepted = 0;
-	int code, rc = -1;
+	char cmd[ADDR_MAX * 4 + 256], x[ADDR_MAX * 3 + 16], *acc = NULL;
+	long long size = m->body_len + m->lines;	/* CRLF on the wire */
+	size_t i, k, next = 0, naccepted = 0, nrcpt = 0, cl, rnext = 0;
+	int pipe = (s->caps & CAP_PIPELINING) != 0, code, mail = 0, data = 0;
+	int flags, tmo, rc = -1;
+	struct { enum cmdkind kind; size_t rcpt; } batch[RCPT_MAX + 3];
+	size_t nb;
 
-	if (s->sent++ > 0 &&
-	    command(s, conf.timeout, 0, err, errlen, "RSET") == -1)
-		return -1;
-	if (m->eightbit && (s->caps & CAP_8BITMIME))
-		strlcat(opts, " BODY=8BITMIME", sizeof(opts));
-	if (s->caps & CAP_SIZE)
-		snprintf(opts + strlen(opts), sizeof(opts) - strlen(opts),
-		    " SIZE=%lld", m->body_len + m->lines);
-	if ((code = command(s, TMO_MAIL, 0, err, errlen, "MAIL FROM:<%s>%s",
-	    m->sender, opts)) == -1)
-		return -1;
-	if (code / 100 != 2) {
-		verdict(m, NULL, code, s->text);
+	/* What cannot be sent to this server fails before anything is sent. */
+	if (m->smtputf8 && !(s->caps & CAP_SMTPUTF8)) {
+		fail_all(m, "5.6.7 %s does not offer SMTPUTF8, which the "
+		    "non-ASCII addresses of this message need (RFC 6531)",
+		    s->relay);
 		return 0;
 	}
+	if (s->sizemax > 0 && size > s->sizemax) {
+		fail_all(m, "5.3.4 the message is %lld bytes, more than the "
+		    "%lld that %s accepts (SIZE)", size, s->sizemax, s->relay);
+		return 0;
+	}
+
 	acc = xcalloc(m->nrcpt, 1);
-	for (i = 0; i < m->nrcpt; i++) {
-		if (m->rcpt[i].state != R_PENDING)
-			continue;
-		if ((code = command(s, TMO_RCPT, 0, err, errlen, "RCPT TO:<%s>",
-		    m->rcpt[i].addr)) == -1)
+	for (i = 0; i < m->nrcpt; i++)
+		nrcpt += m->rcpt[i].state == R_PENDING;
+	/* Commands in order: [RSET] MAIL RCPT... DATA, numbered 0.. */
+	k = (s->sent++ > 0 ? 1 : 0);
+	while (next < k + 2 + nrcpt) {
+		s->olen = 0;
+		nb = 0;
+		/* Build a group: one command, or as many as fit when pipelining. */
+		for (;;) {
+			enum cmdkind kind;
+			size_t r = 0;
+
+			if (next < k)
+				kind = K_RSET;
+			else if (next == k)
+				kind = K_MAIL;
+			else if (next < k + 1 + nrcpt)
+				kind = K_RCPT;
+			else
+				kind = K_DATA;
+			if (kind == K_RSET)
+				cl = (size_t)snprintf(cmd, sizeof(cmd), "RSET");
+			else if (kind == K_MAIL) {
+				cl = (size_t)snprintf(cmd, sizeof(cmd),
+				    "MAIL FROM:<%s>", m->sender);
+				if (m->eightbit && (s->caps & CAP_8BITMIME))
+					cl += (size_t)snprintf(cmd + cl,
+					    sizeof(cmd) - cl, " BODY=8BITMIME");
+				if (s->caps & CAP_SIZE)
+					cl += (size_t)snprintf(cmd + cl,
+					    sizeof(cmd) - cl, " SIZE=%lld", size);
+				if ((s->caps & CAP_SMTPUTF8) &&
+				    (m->smtputf8 || m->utf8hdr))
+					cl += (size_t)snprintf(cmd + cl,
+					    sizeof(cmd) - cl, " SMTPUTF8");
+				if ((s->caps & CAP_DSN) && m->ret)
+					cl += (size_t)snprintf(cmd + cl,
+					    sizeof(cmd) - cl, " RET=%s", m->ret);
+				if ((s->caps & CAP_DSN) && m->envid &&
+				    xtext(x, sizeof(x), m->envid) > 0)
+					cl += (size_t)snprintf(cmd + cl,
+					    sizeof(cmd) - cl, " ENVID=%s", x);
+			} else if (kind == K_RCPT) {
+				/* The next pending recipient. */
+				for (r = rnext; m->rcpt[r].state != R_PENDING; r++)
+					;
+				rnext = r + 1;
+				cl = (size_t)snprintf(cmd, sizeof(cmd),
+				    "RCPT TO:<%s>", m->rcpt[r].addr);
+				if ((s->caps & CAP_DSN) && m->notify)
+					cl += (size_t)snprintf(cmd + cl,
+					    sizeof(cmd) - cl, " NOTIFY=%s",
+					    m->notify);
+				if ((s->caps & CAP_DSN) &&
+				    !utf8_addr(m->rcpt[r].addr) &&
+				    xtext(x, sizeof(x), m->rcpt[r].addr) > 0)
+					cl += (size_t)snprintf(cmd + cl,
+					    sizeof(cmd) - cl, " ORCPT=rfc822;%s",
+					    x);
+			} else
+				cl = (size_t)snprintf(cmd, sizeof(cmd), "DATA");
+			if (cl >= sizeof(cmd) - 2) {
+				snprintf(err, errlen, "%s: command too long",
+				    s->relay);
+				goto out;
+			}
+			if (nb > 0 && s->olen + cl + 2 > sizeof(s->out) - 8)
+				break;	/* the next group takes it */
+			if (verbose)
+				fprintf(stderr, ">>> %s\n", cmd);
+			memcpy(s->out + s->olen, cmd, cl);
+			memcpy(s->out + s->olen + cl, "\r\n", 2);
+			s->olen += cl + 2;
+			batch[nb].kind = kind;
+			batch[nb++].rcpt = r;
+			next++;
+			if (!pipe || kind == K_DATA)
+				break;
+		}
+		if (out_flush(s, err, errlen) == -1)
 			goto out;
-		if (code / 100 == 2) {
-			acc[i] = 1;
-			naccepted++;
-		} else {
-			strlcpy(m->rcpt[i].text, s->text, sizeof(m->rcpt[i].text));
-			if (code / 100 == 5)
-				m->rcpt[i].state = R_FAILED;
+		/* The replies, in order. */
+		for (i = 0; i < nb; i++) {
+			flags = i + 1 < nb ? C_MORE : 0;
+			tmo = batch[i].kind == K_MAIL ? TMO_MAIL :
+			    batch[i].kind == K_RCPT ? TMO_RCPT :
+			    batch[i].kind == K_DATA ? TMO_DATA : conf.timeout;
+			if ((code = reply(s, tmo, flags, err, errlen)) == -1)
+				goto out;
+			switch (batch[i].kind) {
+			case K_RSET:
+				break;
+			case K_MAIL:
+				if ((mail = code) / 100 != 2)
+					verdict(m, NULL, code, s->text);
+				break;
+			case K_RCPT:
+				if (mail / 100 != 2)
+					break;	/* 503 after a refused MAIL */
+				if (code / 100 == 2) {
+					acc[batch[i].rcpt] = 1;
+					naccepted++;
+					break;
+				}
+				strlcpy(m->rcpt[batch[i].rcpt].text, s->text,
+				    sizeof(m->rcpt[batch[i].rcpt].text));
+				if (code / 100 == 5)
+					m->rcpt[batch[i].rcpt].state = R_FAILED;
+				break;
+			case K_DATA:
+				data = code;
+				break;
+			}
+		}
+		/* Lock-step: stop where the transaction cannot go on. */
+		if (!pipe && next > k && (mail / 100 != 2 ||
+		    (next == k + 1 + nrcpt && naccepted == 0))) {
+			rc = 0;
+			goto out;
 		}
 	}
-	if (naccepted == 0) {
+	if (data != 354) {
+		if (naccepted > 0)
+			verdict(m, acc, data, s->text);
 		rc = 0;
 		goto out;
 	}
-	if ((code = command(s, TMO_DATA, 0, err, errlen, "DATA")) == -1)
-		goto out;
-	if (code != 354) {
-		verdict(m, acc, code, s->text);
-		rc = 0;
+	if (mail / 100 != 2 || naccepted == 0) {
+		/* 354 with nobody to send to: end an empty message. */
+		memcpy(s->out, ".\r\n", 3);
+		s->olen = 3;
+		if (out_flush(s, err, errlen) == 0 &&
+		    reply(s, TMO_DOT, 0, err, errlen) != -1)
+			rc = 0;
 		goto out;
 	}
 	if (send_body(s, m, err, errlen) == -1)

@@ -10,12 +10,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <syslog.h>
 #include <unistd.h>
 
 #include "outbox.h"
 
 int verbose;
+const char *log_tag = "outbox";
 
 static int log_stderr = 1;	/* until log_open() says otherwise */
 static int log_syslog;
@@ -30,7 +32,7 @@ static int	plain_write(void *, const void *, size_t, int64_t);
 void
 log_open(int to_stderr)
 {
-	openlog("outbox", LOG_PID | LOG_NDELAY, LOG_MAIL);
+	openlog(log_tag, LOG_PID | LOG_NDELAY, LOG_MAIL);
 	log_syslog = 1;
 	log_stderr = to_stderr;
 }
@@ -275,9 +277,17 @@ addrlist_add(struct addrlist *l, const char *a)
 {
 	size_t i;
 
-	for (i = 0; i < l->n; i++)
-		if (strcmp(l->v[i], a) == 0)
+	const char *at = strrchr(a, '@'), *bt;
+	size_t ll = at ? (size_t)(at - a) : strlen(a);
+
+	/* The same address: equal local parts, domains equal but for case. */
+	for (i = 0; i < l->n; i++) {
+		bt = strrchr(l->v[i], '@');
+		if ((bt ? (size_t)(bt - l->v[i]) : strlen(l->v[i])) == ll &&
+		    strncmp(l->v[i], a, ll) == 0 && (at == NULL) == (bt == NULL) &&
+		    (at == NULL || strcasecmp(at, bt) == 0))
 			return 0;
+	}
 	if (l->n >= RCPT_MAX)
 		return -1;
 	addrlist_push(l, a);

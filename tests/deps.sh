@@ -1,10 +1,22 @@
 #!/bin/sh
 # What outbox's make targets need from Debian/Ubuntu, installed when run
 # as root and named otherwise.  usage: tests/deps.sh build|check|demo|lint
+#
+# check also needs the mail programs that t_callers.sh runs with outbox
+# as their sendmail.  bsd-mailx among them is unpacked into tests/.callers
+# instead of installed: its package depends on an MTA, which apt would
+# bring in (exim4).
+
+TESTS=$(cd "$(dirname "$0")" && pwd)
+CALLERS=$TESTS/.callers
 
 need() {	# need PACKAGE TEST...: PACKAGE is missing unless TEST succeeds
 	_pkg=$1; shift
 	"$@" >/dev/null 2>&1 || missing="$missing $_pkg"
+}
+
+installed() {	# installed PACKAGE: for libraries, which have no command
+	dpkg-query -W -f '${Status}' "$1" 2>/dev/null | grep -q ' installed$'
 }
 
 missing=
@@ -15,7 +27,18 @@ build) ;;
 check|demo)
 	need python3-aiosmtpd /usr/bin/python3 -c 'import aiosmtpd'
 	need openssl command -v openssl
-	[ "$1" = check ] && need gcc command -v gcc
+	if [ "$1" = check ]; then
+		need gcc command -v gcc
+		need s-nail command -v s-nail
+		need mutt command -v mutt
+		need git command -v git
+		need git-email sh -c 'test -x "$(git --exec-path)/git-send-email"'
+		# git send-email's address parser (Debian's git does not bundle it)
+		need libmailtools-perl perl -MMail::Address -e 1
+		# what the unpacked bsd-mailx links with
+		need libbsd0 installed libbsd0
+		need liblockfile1 installed liblockfile1
+	fi
 	;;
 lint)
 	need mandoc command -v mandoc
@@ -26,15 +49,40 @@ lint)
 	exit 64
 	;;
 esac
-[ -z "$missing" ] && exit 0
 
-if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-	echo "installing:$missing"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq && apt-get install -y -qq --no-install-recommends $missing \
-	    >/dev/null || { echo "apt-get install$missing failed" >&2; exit 1; }
-	exit 0
+if [ -n "$missing" ]; then
+	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+		echo "installing:$missing"
+		export DEBIAN_FRONTEND=noninteractive
+		apt-get update -qq && apt-get install -y -qq --no-install-recommends $missing \
+		    >/dev/null || { echo "apt-get install$missing failed" >&2; exit 1; }
+	else
+		echo "missing packages:$missing" >&2
+		echo "install them with: sudo apt-get install$missing" >&2
+		exit 1
+	fi
 fi
-echo "missing packages:$missing" >&2
-echo "install them with: sudo apt-get install$missing" >&2
-exit 1
+[ "$1" = check ] || exit 0
+
+# bsd-mailx: downloaded and unpacked once; nothing is fetched while the
+# unpacked copy is there.  Unpacked beside, then moved into place, so
+# that an interrupted run leaves no copy that looks whole.
+[ -x "$CALLERS/bsd-mailx/usr/bin/bsd-mailx" ] && exit 0
+fetch_mailx() {
+	(cd "$CALLERS/tmp" && timeout 120 apt-get download bsd-mailx) \
+	    >"$CALLERS/tmp/log" 2>&1
+}
+echo "unpacking bsd-mailx into $CALLERS"
+rm -rf "$CALLERS/tmp" "$CALLERS/bsd-mailx" && mkdir -p "$CALLERS/tmp" || exit 1
+# Without package lists (a fresh image) the download fails: as root,
+# update them once and try again.
+fetch_mailx || { [ "$(id -u)" = 0 ] &&
+    timeout 300 apt-get update -qq >/dev/null 2>&1 && fetch_mailx; } || {
+	sed 's/^/    /' "$CALLERS/tmp/log" >&2
+	echo "could not download bsd-mailx (apt-get download bsd-mailx)" >&2
+	exit 1
+}
+dpkg -x "$CALLERS"/tmp/bsd-mailx_*.deb "$CALLERS/tmp/root" &&
+    mv "$CALLERS/tmp/root" "$CALLERS/bsd-mailx" ||
+    { echo "could not unpack bsd-mailx into $CALLERS" >&2; exit 1; }
+rm -rf "$CALLERS/tmp"
