@@ -890,8 +890,14 @@ addr_check(const char *a, char *err, size_t errlen)
 			snprintf(err, errlen, "bad address \"%s\": '%c' is not "
 			    "allowed here", show, c);
 			return -1;
-		} else if (!quoted && c == '@')
+		} else if (!quoted && c == '@') {
+			if (at != NULL) {
+				snprintf(err, errlen, "bad address \"%s\": more "
+				    "than one '@'", show);
+				return -1;
+			}
 			at = p;
+		}
 	}
 	if (quoted) {
 		snprintf(err, errlen, "bad address \"%s\": unbalanced quotes",

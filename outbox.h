@@ -287,7 +287,7 @@ int	queue_commit(struct qw *, const struct envelope *, char *, size_t);
 void	queue_abort(struct qw *);
 void	queue_sigabort(void);
 int	queue_return(struct qw *, const struct envelope *, const char *, char *,
-	    size_t);
+	    char *, size_t);
 int	queue_list(void);
 int	queue_run(const char *, const struct qsel *);
 

@@ -983,12 +983,13 @@ out:
 /*
  * Return a message that intake refused (why) to its sender, with the
  * message as it was read, instead of queuing it (-oem, -oee): the
- * notice is queued, the refused message w removed.  Returns 0, or -1
- * with err set (w is then untouched, for the caller to abort).
+ * notice is queued (its id copied to id), the refused message w
+ * removed.  Returns 0, or -1 with err set (w is then untouched, for the
+ * caller to abort).
  */
 int
 queue_return(struct qw *w, const struct envelope *orig, const char *why,
-    char *err, size_t errlen)
+    char *id, char *err, size_t errlen)
 {
 	struct addrlist to = { 0 };
 	struct envelope e = { 0 };
@@ -1028,6 +1029,7 @@ queue_return(struct qw *w, const struct envelope *orig, const char *why,
 	} else if (queue_commit(n, &e, err, errlen) == 0) {
 		logmsg(LOG_INFO, "%s: message returned to <%s>: %s", n->id,
 		    to.v[0], why);
+		strlcpy(id, n->id, QID_LEN + 1);
 		queue_abort(w);
 		rc = 0;
 	}

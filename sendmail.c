@@ -505,8 +505,8 @@ sender_of(const char *raw, char *sender, char *errors_to, size_t cap,
  * *returned on entry is an exit code for a message refused already,
  * with the reason in err: it is read all the same.  With errmode m or
  * e, a message refused is returned to its sender instead of only being
- * refused (*returned is then set).  The id is copied to id.  Returns 0
- * or an exit code with err set.
+ * refused (*returned is then set, and id is the notice's).  The id is
+ * copied to id.  Returns 0 or an exit code with err set.
  */
 int
 submit_one(struct input *in, const struct intake *ik, struct envelope *e,
@@ -540,7 +540,7 @@ submit_one(struct input *in, const struct intake *ik, struct envelope *e,
 	}
 	if (code != 0 && code != EX_TEMPFAIL && (errmode == 'm' ||
 	    errmode == 'e')) {
-		if (queue_return(w, e, err, why, sizeof(why)) == 0) {
+		if (queue_return(w, e, err, id, why, sizeof(why)) == 0) {
 			*returned = 1;
 			free(w);
 			return code;
@@ -667,15 +667,17 @@ submit(struct opts *o, int nargs, char **args)
 	in_free(in);
 	catch_signals(SIG_DFL);
 	if (code != 0) {
+		addrlist_free(&rcpts);
 		if (returned) {
-			logmsg(LOG_NOTICE, "message returned to the sender: %s",
-			    err);
-			addrlist_free(&rcpts);
+			/* The notice goes out like any message. */
+			addrlist_push(&ids, id);
+			deliver(&ids, o->deliver >= 0 ? (enum deliver)o->deliver :
+			    conf.deliver);
+			addrlist_free(&ids);
 			return o->errmode == 'e' ? EX_OK : code;
 		}
 		if (o->errmode != 'q')
 			say("message not queued: %s", err);
-		addrlist_free(&rcpts);
 		return code;
 	}
 	addrlist_free(&rcpts);

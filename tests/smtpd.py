@@ -5,12 +5,13 @@ scripted recipient rejections, and every message and event written to DIR.
 Usage:
   smtpd.py --dir DIR [--tls starttls|implicit|none] [--cert F --key F]
            [--auth USER:PASS] [--mechs PLAIN,LOGIN] [--reject ADDR]...
-           [--defer ADDR]... [--lifetime SECONDS]
+           [--defer ADDR]... [--lifetime SECONDS] [--size BYTES]
 
 Files in DIR:
   pid, port      written (atomically) once the listener accepts connections
   log            one line per event: connect, ehlo NAME, helo NAME, starttls,
-                 auth ok USER, auth fail, mail ADDR, rcpt ADDR CODE, data,
+                 auth ok USER, auth fail, mail ADDR, mailopts PARAMS (when
+                 MAIL had any), rcpt ADDR CODE, rcptopts PARAMS, data,
                  msg N, rset, quit
   msg.N          message N exactly as received, after dot-unstuffing (CRLF)
   msg.N.env      from ADDR / rcpt ADDR... / auth USER|- / tls yes|no;
@@ -106,6 +107,8 @@ class Handler:
 
     async def handle_MAIL(self, server, session, envelope, address, options):
         self.st.log("mail " + bare(address))
+        if options:
+            self.st.log("mailopts " + " ".join(options))
         envelope.mail_from = address
         envelope.mail_options.extend(options)
         return "250 2.1.0 Ok"
@@ -120,6 +123,8 @@ class Handler:
             code, reply = 250, "250 2.1.5 Ok"
             envelope.rcpt_tos.append(address)
             envelope.rcpt_options.extend(options)
+            if options:
+                self.st.log("rcptopts " + " ".join(options))
         self.st.log("rcpt %s %d" % (address, code))
         return reply
 
@@ -220,6 +225,7 @@ def parse_args():
     p.add_argument("--reject", action="append", default=[], metavar="ADDR")
     p.add_argument("--defer", action="append", default=[], metavar="ADDR")
     p.add_argument("--lifetime", type=float, default=120.0)
+    p.add_argument("--size", type=int, default=33554432, metavar="BYTES")
     o = p.parse_args()
     if o.tls is None:
         o.tls = "starttls" if o.cert else "none"
@@ -245,6 +251,7 @@ async def serve(opts):
         hostname="localhost",  # avoid socket.getfqdn(): DNS can be slow
         ident="outbox-test-smtpd",
         enable_SMTPUTF8=True,
+        data_size_limit=opts.size,
         timeout=min(60.0, opts.lifetime),  # idle clients are dropped
         tls_context=ctx if starttls else None,
         require_starttls=starttls,
