@@ -14,6 +14,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,9 @@ struct input {
 struct hdrs {
 	int		 seen_date, seen_msgid, seen_from;
 	int		 resent;	/* a Resent- field was seen */
+	int		 mime_other;	/* Content-Type not text, or an encoding */
+	int		 ctype;		/* a Content-Type field was seen */
+	long long	 hdr_end;	/* message bytes before the empty line */
 	int		 count;
 	long long	 lineno;	/* where the current field started */
 	struct addrlist	 to, resent_to;	/* -t recipients of each kind */
@@ -49,6 +53,7 @@ struct work;
 static int	read_message(struct work *, struct qw *, const struct intake *,
 		    struct msginfo *, char *, size_t);
 static int	in_raw(struct input *);
+static int	in_fd(struct input *);
 static int	in_byte(struct input *);
 static int	in_line(struct input *, char *, size_t, size_t *, int *);
 static int	is_field_start(const char *, size_t);
@@ -59,6 +64,10 @@ static int	field_write(struct qw *, const char *, size_t);
 static int	take_rcpts(struct addrlist *, const char *, char *, size_t);
 static int	add_headers(struct qw *, const struct intake *,
 		    const struct hdrs *);
+static int	requote(struct work *, struct qw *, const struct msginfo *,
+		    char *, size_t);
+static int	qp_line(struct qw *, const unsigned char *, size_t, int,
+		    size_t *);
 static int	from_line(char *, size_t, const char *, const char *);
 static void	display_name(const char *, char *, size_t);
 static int	is_local_domain(const char *);
@@ -79,6 +88,12 @@ void
 in_free(struct input *in)
 {
 	free(in);
+}
+
+static int
+in_fd(struct input *in)
+{
+	return in->fd;
 }
 
 /* The next byte of the stream, -1 at the end or on error (see in->err). */
@@ -240,6 +255,11 @@ msg_read(struct input *in, struct qw *w, const struct intake *opt,
 	memset(info, 0, sizeof(*info));
 	code = read_message(wk, w, opt, info, err, errlen);
 	info->eightbit = in->eightbit;
+	if (code == 0 && info->longlines && !wk->h.mime_other) {
+		code = requote(wk, w, info, err, errlen);
+		if (code == 0)
+			info->eightbit = info->utf8hdr;
+	}
 	/* Resent- fields name the recipients of a resend (RFC 5322 3.6.6). */
 	found = wk->h.resent ? &wk->h.resent_to : &wk->h.to;
 	for (i = 0; code == 0 && i < found->n; i++)
@@ -335,7 +355,8 @@ read_message(struct work *wk, struct qw *w, const struct intake *opt,
 			}
 		}
 		/* Not a header: the body starts here, without an empty line. */
-		if (add_headers(w, opt, h) == -1 || queue_write(w, "\n", 1) == -1 ||
+		if (add_headers(w, opt, h) == -1 ||
+		    (h->hdr_end = w->len, queue_write(w, "\n", 1) == -1) ||
 		    queue_write(w, line, n) == -1 ||
 		    (complete && queue_write(w, "\n", 1) == -1))
 			goto werr;
@@ -354,7 +375,7 @@ read_message(struct work *wk, struct qw *w, const struct intake *opt,
 	}
 	info->utf8hdr = in->eightbit;
 	if (in_body != 2 && (add_headers(w, opt, h) == -1 ||
-	    queue_write(w, "\n", 1) == -1))
+	    (h->hdr_end = w->len, queue_write(w, "\n", 1) == -1)))
 		goto werr;
 
 	/* The body, streamed in pieces of at most one buffer. */
@@ -420,6 +441,21 @@ field_done(struct work *wk, struct qw *w, const struct intake *opt, char *f,
 		h->seen_msgid = 1;
 	else if (field_is(f, "from"))
 		h->seen_from = 1;
+	else if (field_is(f, "content-type")) {
+		/* Only text can be re-encoded line by line (see requote()). */
+		h->ctype = 1;
+		v = strchr(f, ':') + 1;
+		v += strspn(v, " \t\n");
+		if (strncasecmp(v, "text/", 5) != 0)
+			h->mime_other = 1;
+	} else if (field_is(f, "content-transfer-encoding")) {
+		v = strchr(f, ':') + 1;
+		v += strspn(v, " \t\n");
+		if (strncasecmp(v, "7bit", 4) != 0 &&
+		    strncasecmp(v, "8bit", 4) != 0 &&
+		    strncasecmp(v, "binary", 6) != 0)
+			h->mime_other = 1;
+	}
 	if (strncasecmp(f, "resent-", 7) == 0) {
 		h->resent = resent = 1;
 		f += 7;
@@ -622,6 +658,132 @@ from_line(char *buf, size_t cap, const char *name, const char *addr)
 		n += snprintf(buf + o, cap - o, "\" <%s>", addr);
 	}
 	return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
+/*
+ * A text message with a body line longer than TEXT_LINE_MAX cannot be
+ * sent as it is (RFC 5322 2.1.1).  Rather than breaking the line, which
+ * would change the text, re-encode the body as quoted-printable (RFC
+ * 2045 6.7), whose soft line breaks keep every line short and decode to
+ * the original bytes: the header section is copied without its
+ * MIME-Version and Content-Transfer-Encoding fields, which are added
+ * anew (with a Content-Type when there was none), and the new file
+ * replaces w.  Multipart and already encoded messages are left to the
+ * line breaking of smtp.c.  Returns 0 or an exit code.
+ */
+static int
+requote(struct work *wk, struct qw *w, const struct msginfo *info, char *err,
+    size_t errlen)
+{
+	struct input *in;
+	struct qw *n;
+	char *line = wk->line;
+	long long done = 0;
+	size_t len, col = 0;
+	int fd, complete, skip = 0, code = EX_TEMPFAIL;
+
+	if (queue_sync(w) == -1 ||
+	    (fd = open(w->tmppath, O_RDONLY | O_CLOEXEC)) == -1) {
+		snprintf(err, errlen, "unable to reread %s: %s", w->tmppath,
+		    strerror(w->err ? w->err : errno));
+		return EX_TEMPFAIL;
+	}
+	in = in_new(fd);
+	n = xmalloc(sizeof(*n));
+	if (queue_create(n, err, errlen) == -1) {
+		free(n);
+		in_free(in);
+		close(fd);
+		return EX_TEMPFAIL;
+	}
+	if (queue_skip(in_fd(in)) == -1)
+		goto rerr;
+	/* The header section, field by field. */
+	while (done < wk->h.hdr_end) {
+		if (!in_line(in, line, HEADER_MAX + 1, &len, &complete) ||
+		    !complete)
+			goto rerr;
+		done += (long long)len + 1;
+		if (line[0] != ' ' && line[0] != '\t')
+			skip = field_is(line, "mime-version") ||
+			    field_is(line, "content-transfer-encoding");
+		if (!skip && (queue_write(n, line, len) == -1 ||
+		    queue_write(n, "\n", 1) == -1))
+			goto werr;
+	}
+	if (!in_line(in, line, HEADER_MAX + 1, &len, &complete) || len != 0)
+		goto rerr;	/* the empty line */
+	if (queue_write(n, "MIME-Version: 1.0\n", 18) == -1 ||
+	    (!wk->h.ctype && (queue_write(n, "Content-Type: text/plain; "
+	    "charset=", 34) == -1 || (info->eightbit ?
+	    queue_write(n, "utf-8\n", 6) : queue_write(n, "us-ascii\n", 9)) ==
+	    -1)) ||
+	    queue_write(n, "Content-Transfer-Encoding: quoted-printable\n\n",
+	    45) == -1)
+		goto werr;
+	/* The body, line by line; a long line comes in pieces. */
+	while (in_line(in, line, HEADER_MAX + 1, &len, &complete))
+		if (qp_line(n, (unsigned char *)line, len, complete, &col) == -1)
+			goto werr;
+	if (in->err)
+		goto rerr;
+	in_free(in);
+	close(fd);
+	queue_replace(w, n);
+	free(n);
+	return 0;
+rerr:
+	snprintf(err, errlen, "unable to reread %s", w->tmppath);
+	goto fail;
+werr:
+	snprintf(err, errlen, "unable to write to the queue: %s",
+	    strerror(n->err));
+fail:
+	in_free(in);
+	close(fd);
+	queue_abort(n);
+	free(n);
+	return code;
+}
+
+/*
+ * One piece of a body line as quoted-printable: "=" and bytes that are
+ * not printable ASCII as =XX, a blank before the line end too, a soft
+ * break ("=" at the end of a line) before column 76; end is set when
+ * the piece ends the line.  *col carries the column across pieces.
+ */
+static int
+qp_line(struct qw *w, const unsigned char *p, size_t len, int end, size_t *col)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	char out[8];
+	size_t i, k;
+
+	for (i = 0; i < len; i++) {
+		if ((p[i] >= 33 && p[i] <= 126 && p[i] != '=') ||
+		    ((p[i] == ' ' || p[i] == '\t') && (i + 1 < len || !end))) {
+			out[0] = (char)p[i];
+			k = 1;
+		} else {
+			out[0] = '=';
+			out[1] = hex[p[i] >> 4];
+			out[2] = hex[p[i] & 15];
+			k = 3;
+		}
+		if (*col + k > 75) {
+			if (queue_write(w, "=\n", 2) == -1)
+				return -1;
+			*col = 0;
+		}
+		if (queue_write(w, out, k) == -1)
+			return -1;
+		*col += k;
+	}
+	if (end) {
+		*col = 0;
+		return queue_write(w, "\n", 1);
+	}
+	return 0;
 }
 
 /*

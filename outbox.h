@@ -285,6 +285,9 @@ int	queue_create(struct qw *, char *, size_t);
 int	queue_write(struct qw *, const void *, size_t);
 int	queue_commit(struct qw *, const struct envelope *, char *, size_t);
 void	queue_abort(struct qw *);
+int	queue_sync(struct qw *);
+int	queue_skip(int);
+void	queue_replace(struct qw *, struct qw *);
 void	queue_sigabort(void);
 int	queue_return(struct qw *, const struct envelope *, const char *, char *,
 	    char *, size_t);

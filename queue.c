@@ -349,6 +349,33 @@ werr:
 	return -1;
 }
 
+/* Write out what w buffers, so that the file can be read back. */
+int
+queue_sync(struct qw *w)
+{
+	return flush(w);
+}
+
+/* Position fd, open on a message file, at the start of the message. */
+int
+queue_skip(int fd)
+{
+	return lseek(fd, (off_t)MAGIC_LEN, SEEK_SET) == -1 ? -1 : 0;
+}
+
+/*
+ * Remove the file being written by w and carry on with n's instead: w
+ * takes over n's state, the file a signal removes included.
+ */
+void
+queue_replace(struct qw *w, struct qw *n)
+{
+	queue_abort(w);
+	memcpy(w, n, sizeof(*w));
+	strlcpy(sig_tmppath, w->tmppath, sizeof(sig_tmppath));
+	sig_active = 1;
+}
+
 /* Give up on a file being written and remove it. */
 void
 queue_abort(struct qw *w)

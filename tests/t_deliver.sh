@@ -75,20 +75,37 @@ test_lone_dot_ends() {
 	printf 'kept\n' | cmp - "$T/got" || fail "lone dot did not end input"
 }
 
-# Lines longer than 998 octets are broken on the wire (the server
-# refuses longer ones), and nothing else changes.
+# A text body with a line over 998 bytes is re-encoded quoted-printable
+# at intake: no line over 998 arrives, and decoding gives back exactly
+# the bytes sent (RFC 2045 6.7).  A multipart message, which cannot be
+# re-encoded as a whole, has its long line broken on the wire instead.
 test_long_line() {
 	smart_host s
 	config
 	long=$(head -c 2500 /dev/zero | tr '\0' 'x')
-	printf 'Subject: long\n\n.%s\nend\n' "$long" | expect_exit 0 ob bob@example.net
+	printf 'Subject: long\nContent-Transfer-Encoding: 8bit\n\n.%s= \nd\303\251j\303\240 \nend\n' \
+	    "$long" >"$T/in"
+	expect_exit 0 ob bob@example.net <"$T/in"
 	[ "$(count_msgs "$T/s")" = 1 ] || fail "not delivered"
-	body "$T/s/msg.1" >"$T/got"
+	tr -d '\r' <"$T/s/msg.1" >"$T/m1"
+	awk 'length > 998 { exit 1 }' "$T/m1" || fail "a line over 998 arrived"
+	assert_grep '^Content-Transfer-Encoding: quoted-printable$' "$T/m1"
+	assert_grep '^MIME-Version: 1.0$' "$T/m1"
+	assert_grep '^Content-Type: text/plain; charset=utf-8$' "$T/m1"
+	[ "$(grep -ci '^content-transfer-encoding' "$T/m1")" = 1 ] ||
+	    fail "two encodings"
+	sed '1,/^$/d' "$T/in" >"$T/want"
+	sed '1,/^$/d' "$T/m1" | "$PY" -c 'import quopri, sys
+sys.stdout.buffer.write(quopri.decodestring(sys.stdin.buffer.read()))' >"$T/got"
+	cmp "$T/want" "$T/got" || fail "content changed"
+	assert_no_grep '8bit' "$T/s/log"
+	printf 'Subject: mp\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n\n--b\n\n%s\n--b--\n' \
+	    "$long" | expect_exit 0 ob bob@example.net
+	body "$T/s/msg.2" >"$T/got"
 	awk 'length > 998 { exit 1 }' "$T/got" || fail "a line over 998 arrived"
-	printf '.%s\nend\n' "$long" >"$T/want"
-	tr -d '\n' <"$T/want" >"$T/want1"
+	printf -- '--b\n\n%s\n--b--\n' "$long" | tr -d '\n' >"$T/want1"
 	tr -d '\n' <"$T/got" >"$T/got1"
-	cmp "$T/want1" "$T/got1" || fail "content changed"
+	cmp "$T/want1" "$T/got1" || fail "multipart content changed"
 }
 
 # Implicit TLS (port 465 style) delivers too.
