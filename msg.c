@@ -61,6 +61,7 @@ static int	field_is(const char *, const char *);
 static int	field_done(struct work *, struct qw *, const struct intake *,
 		    char *, size_t, char *, size_t);
 static int	field_write(struct qw *, const char *, size_t);
+static int	qualify(const char *, char *, size_t);
 static int	take_rcpts(struct addrlist *, const char *, char *, size_t);
 static int	add_headers(struct qw *, const struct intake *,
 		    const struct hdrs *);
@@ -484,6 +485,13 @@ field_done(struct work *wk, struct qw *w, const struct intake *opt, char *f,
 	}
 	if (bcc)
 		return 0;
+	if ((field_is(f + 7 * resent, "from") || field_is(f + 7 * resent, "to") ||
+	    field_is(f + 7 * resent, "cc") || field_is(f + 7 * resent, "sender") ||
+	    field_is(f + 7 * resent, "reply-to")) &&
+	    qualify(f, wk->from, sizeof(wk->from)) == 1) {
+		f = wk->from;
+		len = strlen(f);
+	}
 	if (conf.rewrite_from && !resent && field_is(f, "from") &&
 	    opt->sender != NULL && opt->sender[0] != '\0') {
 		char name[TEXT_LINE_MAX];
@@ -501,6 +509,124 @@ field_done(struct work *wk, struct qw *w, const struct intake *opt, char *f,
 		return EX_TEMPFAIL;
 	}
 	return 0;
+}
+
+/*
+ * Qualify the local names in an address field (RFC 5322 3.4) with
+ * domain, as an MTA does for mail submitted without one: "To: root"
+ * becomes "To: root@example.org", "From: root (Cron Daemon)" becomes
+ * "From: root@example.org (Cron Daemon)", "<ops>" becomes
+ * "<ops@example.org>"; everything else is copied as it is.  Returns 1
+ * with the new field in out, 0 when nothing changed or it would not fit.
+ */
+static int
+qualify(const char *f, char *out, size_t cap)
+{
+	size_t o = 0, dl = strlen(conf.domain), bare_end = 0;
+	int depth, words = 0, inword = 0, at = 0, angle = 0, changed = 0;
+	const char *p;
+
+	for (p = f; *p; p++) {
+		if (o + dl + 4 >= cap)
+			return 0;
+		out[o++] = *p;
+		if (*p == ':' && p > f && o == (size_t)(p - f) + 1)
+			break;	/* the field name */
+	}
+	if (*p == '\0')
+		return 0;
+	for (p++;; p++) {
+		if (o + dl + 4 >= cap)
+			return 0;
+		if (*p == '\0' || *p == ',' || *p == ';') {
+			/* The end of a mailbox: one bare word without "@". */
+			if (!angle && words == 1 && !at && bare_end > 0) {
+				memmove(out + bare_end + dl + 1, out + bare_end,
+				    o - bare_end);
+				out[bare_end] = '@';
+				memcpy(out + bare_end + 1, conf.domain, dl);
+				o += dl + 1;
+				changed = 1;
+			}
+			words = inword = at = angle = 0;
+			bare_end = 0;
+			if (*p == '\0')
+				break;
+			out[o++] = *p;
+			continue;
+		}
+		switch (*p) {
+		case '(':	/* a comment, copied */
+			inword = 0;
+			for (depth = 0; *p; p++) {
+				if (o + dl + 4 >= cap)
+					return 0;
+				out[o++] = *p;
+				if (*p == '\\' && p[1])
+					out[o++] = *++p;
+				else if (*p == '(')
+					depth++;
+				else if (*p == ')' && --depth == 0)
+					break;
+			}
+			if (*p == '\0')
+				return 0;
+			continue;
+		case '"':	/* a quoted string, copied */
+			if (!inword)
+				words++;
+			inword = 1;
+			do {
+				if (o + dl + 4 >= cap)
+					return 0;
+				out[o++] = *p;
+				if (*p == '\\' && p[1])
+					out[o++] = *++p;
+				p++;
+			} while (*p && *p != '"');
+			if (*p == '\0')
+				return 0;
+			out[o++] = '"';
+			bare_end = o;
+			continue;
+		case '<':
+			angle = 1;
+			out[o++] = '<';
+			for (p++, at = 0; *p && *p != '>'; p++) {
+				if (o + dl + 4 >= cap)
+					return 0;
+				at |= *p == '@';
+				out[o++] = *p;
+			}
+			if (*p == '\0')
+				return 0;
+			if (!at && out[o - 1] != '<') {
+				out[o++] = '@';
+				memcpy(out + o, conf.domain, dl);
+				o += dl;
+				changed = 1;
+			}
+			out[o++] = '>';
+			continue;
+		case ':':	/* a group's name ends: addresses follow */
+			words = inword = at = 0;
+			bare_end = 0;
+			out[o++] = *p;
+			continue;
+		case ' ': case '\t': case '\n':
+			inword = 0;
+			out[o++] = *p;
+			continue;
+		}
+		if (!inword)
+			words++;
+		inword = 1;
+		at |= *p == '@';
+		out[o++] = *p;
+		bare_end = o;
+	}
+	out[o] = '\0';
+	return changed;
 }
 
 /* The addresses of one To/Cc/Bcc value into l.  Returns 0 or an exit code. */

@@ -327,13 +327,14 @@ test_caller_cron_debian() {
 	check_env 2 "$me" ops@example.org bob@example.net
 	{ cron_output; echo; } >"$T/want"
 	for n in 1 2; do
-		check_head $n 'From: root (Cron Daemon)' \
+		check_head $n 'From: root@example.org (Cron Daemon)' \
 		    "Subject: Cron <root@$host> /usr/local/sbin/backup" \
 		    'Content-Transfer-Encoding: 8bit' 'X-Cron-Env: <LOGNAME=root>'
 		check_body $n "$T/want"
 	done
-	check_head 1 'To: root'
-	check_head 2 'To: root,bob@example.net'
+	# Local names in the header are qualified with the domain.
+	check_head 1 'To: root@example.org'
+	check_head 2 'To: root@example.org,bob@example.net'
 	check_done 2
 }
 
@@ -358,7 +359,8 @@ test_caller_cronie() {
 	    <"$T/in"
 	check_calls 'sendmail -FCronDaemon -i -odi -oem -oi -t -f root'
 	check_env 1 root@example.org ops@example.org bob@example.net
-	check_head 1 'From: root (Cron Daemon)' 'To: root,bob@example.net' \
+	check_head 1 'From: root@example.org (Cron Daemon)' \
+	    'To: root@example.org,bob@example.net' \
 	    "Subject: Cron <root@$host> /usr/local/sbin/backup" \
 	    'Auto-Submitted: auto-generated' 'X-Cron-Env: <USER=root>'
 	{ cron_output; echo; } >"$T/want"
