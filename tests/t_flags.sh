@@ -326,3 +326,19 @@ test_size_utf8_8bit() {
 	assert_grep 'Status: 5.6.7' "$T/r/data.1"
 	assert_grep 'SMTPUTF8' "$T/r/data.1"
 }
+
+# Without -F, the caller's GECOS name (up to the first comma) names the
+# sender in an added From; -F wins over it.
+test_gecos_name() {
+	smart_host s
+	config
+	gecos=$(getent passwd "$(id -u)" | cut -d: -f5 | cut -d, -f1)
+	printf 'Subject: g\n\nhi\n' | expect_exit 0 ob b@example.net
+	if [ -n "$gecos" ]; then
+		assert_grep "^From: \"$gecos\" <$(id -un)@example.org>" "$T/s/msg.1"
+	else
+		assert_grep "^From: $(id -un)@example.org" "$T/s/msg.1"
+	fi
+	printf 'Subject: g\n\nhi\n' | expect_exit 0 ob -F 'Night Job' b@example.net
+	assert_grep "^From: \"Night Job\" <$(id -un)@example.org>" "$T/s/msg.2"
+}
