@@ -42,6 +42,7 @@ struct hdrs {
 	int		 resent;	/* a Resent- field was seen */
 	int		 mime_other;	/* Content-Type not text, or an encoding */
 	int		 ctype;		/* a Content-Type field was seen */
+	int		 utf8;		/* UTF-8 in a field (RFC 6532) */
 	long long	 hdr_end;	/* message bytes before the empty line */
 	int		 count;
 	long long	 lineno;	/* where the current field started */
@@ -374,7 +375,7 @@ read_message(struct work *wk, struct qw *w, const struct intake *opt,
 		if (code == 0)
 			code = c;
 	}
-	info->utf8hdr = in->eightbit;
+	info->utf8hdr = h->utf8;
 	if (in_body != 2 && (add_headers(w, opt, h) == -1 ||
 	    (h->hdr_end = w->len, queue_write(w, "\n", 1) == -1)))
 		goto werr;
@@ -434,8 +435,16 @@ field_done(struct work *wk, struct qw *w, const struct intake *opt, char *f,
 {
 	struct hdrs *h = &wk->h;
 	char why[ERR_MAX], *v, *p;
-	int bcc, resent = 0, code = 0;
+	int bcc, resent = 0, code = 0, c;
 
+	for (p = f; (size_t)(p - f) < len; p += c) {
+		if ((c = utf8_len(p)) == 0) {
+			c = 1;	/* 8-bit, but not UTF-8: sent as it is */
+			continue;
+		}
+		if (c > 1)
+			h->utf8 = 1;
+	}
 	if (field_is(f, "date"))
 		h->seen_date = 1;
 	else if (field_is(f, "message-id"))
@@ -656,24 +665,27 @@ static int
 field_write(struct qw *w, const char *f, size_t len)
 {
 	const char *line = f, *end = f + len, *nl, *cut;
-	size_t n;
+	size_t n, lead;
 
 	while (line < end) {
 		nl = memchr(line, '\n', (size_t)(end - line));
 		n = nl ? (size_t)(nl - line) : (size_t)(end - line);
-		while (n > TEXT_LINE_MAX) {
-			for (cut = line + TEXT_LINE_MAX; cut > line + 1 &&
+		/* lead: a blank written before line, starting its output line. */
+		for (lead = 0; lead + n > TEXT_LINE_MAX; ) {
+			for (cut = line + TEXT_LINE_MAX - lead; cut > line + 1 &&
 			    *cut != ' ' && *cut != '\t'; cut--)
 				;
 			if (cut > line + 1) {	/* fold before the blank */
 				if (queue_write(w, line, (size_t)(cut - line)) == -1 ||
 				    queue_write(w, "\n", 1) == -1)
 					return -1;
+				lead = 0;
 			} else {
-				cut = line + TEXT_LINE_MAX - 1;
+				cut = line + TEXT_LINE_MAX - lead;
 				if (queue_write(w, line, (size_t)(cut - line)) == -1 ||
 				    queue_write(w, "\n ", 2) == -1)
 					return -1;
+				lead = 1;
 			}
 			n -= (size_t)(cut - line);
 			line = cut;

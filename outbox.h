@@ -297,6 +297,7 @@ int	queue_run(const char *, const struct qsel *);
 /* sendmail.c, smtpin.c: taking mail */
 
 int	sender_of(const char *, char *, char *, size_t, char *, size_t);
+int	dsn_notify(const char *, char *, size_t);
 int	submit_one(struct input *, const struct intake *, struct envelope *,
 	    int, int *, char *, char *, size_t);
 void	deliver(struct addrlist *, enum deliver);

@@ -996,7 +996,7 @@ bounce(struct qmsg *m, char *bid_out, char *err, size_t errlen)
 	}
 	e.sender = "";
 	e.rcpts = &to;
-	e.eightbit = full && m->eightbit;
+	e.eightbit = m->eightbit;	/* the attached header may be 8-bit */
 	if (queue_commit(w, &e, err, errlen) == -1)
 		goto out;
 	strlcpy(bid_out, w->id, QID_LEN + 1);

@@ -367,34 +367,49 @@ parse_interval(const char *v, long long *out)
 	return 0;
 }
 
+/*
+ * A DSN NOTIFY value (RFC 3461 4.1): NEVER, or a list of SUCCESS,
+ * FAILURE and DELAY, each at most once, in any case.  The value in
+ * upper case goes to out.  Returns 0, or -1 when it is not one.
+ */
+int
+dsn_notify(const char *v, char *out, size_t cap)
+{
+	char buf[32];
+	const char *p, *w;
+	size_t k;
+
+	buf[0] = '\0';
+	for (p = v; *p; p += k + (p[k] == ',')) {
+		k = strcspn(p, ",");
+		w = k == 5 && strncasecmp(p, "never", 5) == 0 ? "NEVER" :
+		    k == 7 && strncasecmp(p, "success", 7) == 0 ? "SUCCESS" :
+		    k == 7 && strncasecmp(p, "failure", 7) == 0 ? "FAILURE" :
+		    k == 5 && strncasecmp(p, "delay", 5) == 0 ? "DELAY" : NULL;
+		if (w == NULL || strstr(buf, w) != NULL || (buf[0] &&
+		    (strcmp(w, "NEVER") == 0 || strstr(buf, "NEVER") != NULL)))
+			return -1;
+		if (buf[0])
+			strlcat(buf, ",", sizeof(buf));
+		strlcat(buf, w, sizeof(buf));
+	}
+	if (buf[0] == '\0' || strlcpy(out, buf, cap) >= cap)
+		return -1;
+	return 0;
+}
+
 /* -N, -R and -V as RFC 3461 allows them; normalised in place. */
 static void
 check_dsn(struct opts *o)
 {
-	const char *p, *w;
-	size_t k;
+	const char *p;
 
 	if (o->notify) {
-		notify_buf[0] = '\0';
-		for (p = o->notify; *p; p += k + (p[k] == ',')) {
-			k = strcspn(p, ",");
-			w = k == 5 && strncasecmp(p, "never", 5) == 0 ? "NEVER" :
-			    k == 7 && strncasecmp(p, "success", 7) == 0 ? "SUCCESS" :
-			    k == 7 && strncasecmp(p, "failure", 7) == 0 ? "FAILURE" :
-			    k == 5 && strncasecmp(p, "delay", 5) == 0 ? "DELAY" : NULL;
-			if (w == NULL || strstr(notify_buf, w) != NULL ||
-			    (notify_buf[0] && (strcmp(w, "NEVER") == 0 ||
-			    strstr(notify_buf, "NEVER") != NULL))) {
-				say("bad -N %s: want never, or a list of success, "
-				    "failure and delay", o->notify);
-				usage();
-			}
-			if (notify_buf[0])
-				strlcat(notify_buf, ",", sizeof(notify_buf));
-			strlcat(notify_buf, w, sizeof(notify_buf));
-		}
-		if (notify_buf[0] == '\0')
+		if (dsn_notify(o->notify, notify_buf, sizeof(notify_buf)) == -1) {
+			say("bad -N %s: want never, or a list of success, "
+			    "failure and delay", o->notify);
 			usage();
+		}
 		o->notify = notify_buf;
 	}
 	if (o->ret) {
@@ -640,6 +655,8 @@ submit(struct opts *o, int nargs, char **args)
 		addrlist_free(&found);
 	}
 	/* With -oem the message is read and returned: nothing is lost. */
+	if (argcode && o->errmode == 'q')
+		exit(argcode);
 	if (argcode && o->errmode != 'm' && o->errmode != 'e')
 		die(argcode, "%s", argerr);
 	if (nargs == 0 && !o->extract)

@@ -1,6 +1,7 @@
 /*
  * The SMTP client: connect, greeting, EHLO, STARTTLS, AUTH, then one
- * transaction per queued message, in lock-step (no pipelining).
+ * transaction per queued message, pipelined when the server offers
+ * PIPELINING and in lock-step otherwise.
  *
  * It reaches the network only through a struct io (util.c for plain
  * TCP, tls.c after STARTTLS or for implicit TLS), and reads every reply

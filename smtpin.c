@@ -21,6 +21,7 @@
 
 #define CMD_MAX		(ADDR_MAX + 512)	/* a command line (RFC 5321 4.5.3.1.4 and extensions) */
 #define ERRORS_MAX	50		/* bad commands before the end */
+#define NOTIFY_MAX	32		/* "SUCCESS,FAILURE,DELAY" and its NUL */
 
 /* One transaction's state. */
 struct txn {
@@ -28,7 +29,8 @@ struct txn {
 	char		 sender[ADDR_MAX], errors_to[ADDR_MAX];
 	struct addrlist	 rcpts;
 	int		 body8;
-	char		 notify[32], ret[8], envid[101];
+	char		 notify[NOTIFY_MAX], ret[8], envid[101];
+	int		 notified;	/* notify holds the message's NOTIFY */
 };
 
 static void	respond(const char *, ...) PRINTF(1, 2);
@@ -36,7 +38,7 @@ static int	verb(const char *, const char *);
 static char	*path_arg(char *, const char *, char *, size_t);
 static int	xtext_decode(const char *, char *, size_t);
 static int	mail_params(struct txn *, char *, char *, size_t);
-static int	rcpt_params(struct txn *, char *, char *, size_t);
+static int	rcpt_params(char *, char *, char *, size_t);
 static void	reset(struct txn *);
 
 static void
@@ -105,6 +107,8 @@ xtext_decode(const char *s, char *out, size_t cap)
 		if (o + 1 >= cap)
 			return -1;
 		if (*s != '+') {
+			if (*s <= ' ' || *s > '~' || *s == '=')
+				return -1;
 			out[o++] = *s;
 			continue;
 		}
@@ -153,14 +157,14 @@ mail_params(struct txn *t, char *p, char *why, size_t cap)
 }
 
 /*
- * RCPT parameters: NOTIFY (one value for the whole message, which is
- * what the queue keeps) and ORCPT (accepted; outbox names the recipient
- * it relays to).  Returns 0 or -1.
+ * RCPT parameters: NOTIFY into notify (NOTIFY_MAX bytes; "" without
+ * one) and ORCPT (accepted; outbox names the recipient it relays to).
+ * Returns 0, or -1 with the reply in why.
  */
 static int
-rcpt_params(struct txn *t, char *p, char *why, size_t cap)
+rcpt_params(char *p, char *notify, char *why, size_t cap)
 {
-	char n[32], *w, *tok;
+	char n[NOTIFY_MAX], *w;
 	size_t k;
 
 	for (w = strtok(p, " "); w != NULL; w = strtok(NULL, " ")) {
@@ -174,22 +178,12 @@ rcpt_params(struct txn *t, char *p, char *why, size_t cap)
 		for (k = 0; w[7 + k]; k++)
 			n[k] = (char)toupper((unsigned char)w[7 + k]);
 		n[k] = '\0';
-		for (tok = n; *tok; tok += k + (tok[k] == ',')) {
-			k = strcspn(tok, ",");
-			if (!(k == 5 && strncmp(tok, "NEVER", 5) == 0) &&
-			    !(k == 7 && strncmp(tok, "SUCCESS", 7) == 0) &&
-			    !(k == 7 && strncmp(tok, "FAILURE", 7) == 0) &&
-			    !(k == 5 && strncmp(tok, "DELAY", 5) == 0)) {
-				snprintf(why, cap, "501 5.5.4 bad NOTIFY");
-				return -1;
-			}
-		}
-		if (t->rcpts.n > 0 && strcmp(t->notify, n) != 0) {
-			snprintf(why, cap, "504 5.5.4 NOTIFY must be the same "
-			    "for every recipient of a message");
+		if (dsn_notify(n, n, sizeof(n)) == -1) {
+			snprintf(why, cap, "501 5.5.4 bad NOTIFY: want NEVER, or "
+			    "a list of SUCCESS, FAILURE and DELAY");
 			return -1;
 		}
-		strlcpy(t->notify, n, sizeof(t->notify));
+		strlcpy(notify, n, NOTIFY_MAX);
 	}
 	return 0;
 }
@@ -216,6 +210,7 @@ smtp_stdin(enum deliver mode, const char *fullname, const char *self)
 	struct txn t;
 	struct input *in;
 	char line[CMD_MAX + 1], addr[ADDR_MAX + 2], why[ERR_MAX];
+	char notify[NOTIFY_MAX];
 	char id[QID_LEN + 1], *params;
 	int r, hello = 0, errors = 0, code, returned, rc = EX_OK;
 	size_t before;
@@ -287,8 +282,16 @@ smtp_stdin(enum deliver mode, const char *fullname, const char *self)
 				errors++;
 				continue;
 			}
-			if (rcpt_params(&t, params, why, sizeof(why)) == -1) {
+			notify[0] = '\0';
+			if (rcpt_params(params, notify, why, sizeof(why)) == -1) {
 				respond("%s", why);
+				errors++;
+				continue;
+			}
+			/* The queue keeps one NOTIFY for the whole message. */
+			if (t.notified && strcmp(t.notify, notify) != 0) {
+				respond("504 5.5.4 NOTIFY must be the same for "
+				    "every recipient of a message");
 				errors++;
 				continue;
 			}
@@ -311,6 +314,8 @@ smtp_stdin(enum deliver mode, const char *fullname, const char *self)
 				errors++;
 				continue;
 			}
+			strlcpy(t.notify, notify, sizeof(t.notify));
+			t.notified = 1;
 			respond("250 2.1.5 recipient <%s> ok", addr);
 		} else if (verb(line, "DATA")) {
 			if (!t.mail || t.rcpts.n == 0) {

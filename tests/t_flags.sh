@@ -143,6 +143,13 @@ test_bs_dialogue() {
 	assert_grep '^Message-ID: ' "$T/s/msg.1"
 	assert_grep '^mailopts BODY=8BITMIME' "$T/s/log"
 	assert_grep '^rcpt d@example.net' "$T/s/msg.2.env"
+	# ENVID must be xtext of printable ASCII; NOTIFY must agree.
+	printf 'EHLO x\r\nMAIL FROM:<a@example.org> ENVID=a\303\251\r\nMAIL FROM:<a@example.org> ENVID=a+01\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nRCPT TO:<c@example.net> NOTIFY=NEVER,DELAY\r\nRCPT TO:<c@example.net> NOTIFY=DELAY\r\nQUIT\r\n' |
+	    expect_exit 0 ob -bs -odq
+	tr -d '\r' <"$T/out" >"$T/replies"
+	[ "$(grep -c '^501 5.5.4 bad ENVID' "$T/replies")" = 2 ] || fail "bad ENVID taken"
+	assert_grep '^501 5.5.4 bad NOTIFY' "$T/replies"
+	assert_grep '^504 5.5.4 NOTIFY must be the same' "$T/replies"
 	# Input that ends inside DATA queues nothing.
 	printf 'HELO x\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nDATA\r\nSubject: cut\r\n' |
 	    expect_exit 0 ob -bs -odq
@@ -341,4 +348,22 @@ test_gecos_name() {
 	fi
 	printf 'Subject: g\n\nhi\n' | expect_exit 0 ob -F 'Night Job' b@example.net
 	assert_grep "^From: \"Night Job\" <$(id -un)@example.org>" "$T/s/msg.2"
+}
+
+# Header lines over 998 bytes are folded at intake: before a blank when
+# there is one (unfolding gives the field back), else at the limit with
+# a blank added.  No line over 998 reaches the server.
+test_long_header() {
+	smart_host s
+	config
+	x=$(head -c 1987 /dev/zero | tr '\0' x)
+	words=$(head -c 2400 /dev/zero | tr '\0' y | sed 's/yyyyyyyyy/&z /g')
+	printf 'Subject: %s\nX-Words: %s\n\nhi\n' "$x" "$words" |
+	    expect_exit 0 ob b@example.net
+	tr -d '\r' <"$T/s/msg.1" | sed '/^$/q' >"$T/head"
+	awk 'length > 998 { exit 1 }' "$T/head" || fail "a header line over 998"
+	got=$(sed -n '/^Subject:/,/^[^ ]/p' "$T/head" | sed '$d' | tr -d ' \n')
+	[ "$got" = "Subject:$x" ] || fail "Subject changed"
+	got=$(sed -n '/^X-Words:/,/^[^ ]/p' "$T/head" | sed '$d' | tr -d '\n')
+	[ "$got" = "X-Words: $words" ] || fail "X-Words changed"
 }
