@@ -36,6 +36,10 @@ OBJS = sendmail.o smtpin.o msg.o aliases.o queue.o smtp.o tls.o dns.o conf.o \
 SRCS = sendmail.c smtpin.c msg.c aliases.c queue.c smtp.c tls.c dns.c conf.c \
 	util.c fortify.c
 
+# The unit tests link every object but the two with main() and -bs.
+UNIT_OBJS = msg.o aliases.o queue.o smtp.o tls.o dns.o conf.o util.o fortify.o
+UNIT_SRCS = msg.c aliases.c queue.c smtp.c tls.c dns.c conf.c util.c fortify.c
+
 all: outbox
 
 outbox: $(OBJS)
@@ -49,12 +53,21 @@ $(OBJS): outbox.h config.h
 outbox-asan: $(SRCS) outbox.h config.h
 	$(ASAN_CC) $(ASAN_CFLAGS) -o $@ $(SRCS) -lbearssl
 
+tests/unit: tests/unit.c $(UNIT_OBJS) outbox.h config.h
+	$(CC) $(CFLAGS) $(BEARSSL_CFLAGS) $(LDFLAGS) -o $@ tests/unit.c \
+		$(UNIT_OBJS) $(BEARSSL_LIBS)
+
+tests/unit-asan: tests/unit.c $(UNIT_SRCS) outbox.h config.h
+	$(ASAN_CC) $(ASAN_CFLAGS) -o $@ tests/unit.c $(UNIT_SRCS) -lbearssl
+
 deps:
 	@sh tests/deps.sh build
 
 check:
 	@sh tests/deps.sh check
-	$(MAKE) outbox outbox-asan
+	$(MAKE) outbox outbox-asan tests/unit tests/unit-asan
+	./tests/unit -q
+	./tests/unit-asan -q
 	sh tests/run ./outbox ./outbox-asan
 
 demo:
@@ -88,6 +101,6 @@ uninstall:
 		$(DESTDIR)$(MANPREFIX)/man5/outbox.conf.5
 
 clean:
-	rm -f outbox outbox-asan $(OBJS)
+	rm -f outbox outbox-asan $(OBJS) tests/unit tests/unit-asan
 
 .PHONY: all deps check demo lint install uninstall clean
