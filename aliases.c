@@ -64,6 +64,14 @@ entry(const char *path, int lineno, char *s, char *err, size_t errlen)
 		    lineno, ALIASES_MAX);
 		return -1;
 	}
+	/* The parser would read ":include:" as a group's name: look first. */
+	for (e = colon + 1; *e; e++)
+		if (strncasecmp(e, ":include:", 9) == 0) {
+			snprintf(err, errlen, "%s:%d: %s: pipes, files and "
+			    ":include: cannot be delivered by a relay-only "
+			    "client", path, lineno, name);
+			return -1;
+		}
 	tab = xreallocarray(tab, ntab + 1, sizeof(*tab));
 	a = &tab[ntab];
 	memset(a, 0, sizeof(*a));

@@ -55,6 +55,7 @@
 #define HEADER_MAX	65536	/* one logical header field, folded lines included */
 #define HEADERS_MAX	1000	/* header fields in one message */
 #define RCPT_MAX	1000	/* recipients of one message */
+#define FULLNAME_MAX	256	/* display name of an added From (-F, GECOS) */
 
 /* SMTP reply limits (REQUIREMENTS S-2). */
 #define REPLY_LINE_MAX	2048	/* one reply line; the excess is skipped */

@@ -73,6 +73,7 @@ static int	qp_line(struct qw *, const unsigned char *, size_t, int,
 static int	from_line(char *, size_t, const char *, const char *);
 static void	display_name(const char *, char *, size_t);
 static int	is_local_domain(const char *);
+static const char *domain_at(const char *);
 static int	expand(const char *, struct addrlist *, char (*)[LOCAL_MAX + 1],
 		    int, char *, size_t);
 
@@ -202,16 +203,24 @@ in_command(struct input *in, char *dst, size_t cap)
 	return r;
 }
 
-/* "Name:" with a name of printable ASCII other than the colon. */
+/*
+ * "Name:" with a name of printable ASCII other than the colon, and
+ * blanks before the colon allowed, as the obsolete syntax does
+ * (RFC 5322 4.5): "Bcc : x" is a Bcc field and must be dropped as one.
+ */
 static int
 is_field_start(const char *s, size_t len)
 {
-	size_t i;
+	size_t i, k;
 
 	for (i = 0; i < len; i++) {
 		if (s[i] == ':')
 			return i > 0;
-		if (s[i] <= ' ' || s[i] > '~')
+		if (s[i] == ' ' || s[i] == '\t') {
+			k = i + strspn(s + i, " \t");
+			return i > 0 && k < len && s[k] == ':';
+		}
+		if (s[i] < ' ' || s[i] > '~')
 			return 0;
 	}
 	return 0;
@@ -223,7 +232,7 @@ field_is(const char *s, const char *name)
 {
 	size_t n = strlen(name);
 
-	return strncasecmp(s, name, n) == 0 && s[n] == ':';
+	return strncasecmp(s, name, n) == 0 && s[n + strspn(s + n, " \t")] == ':';
 }
 
 /* msg_read()'s buffers: too big for a small stack, freed at the end. */
@@ -231,7 +240,7 @@ struct work {
 	struct input	*in;
 	struct hdrs	 h;
 	char		 field[HEADER_MAX + 1];	/* the logical header field */
-	char		 line[HEADER_MAX + 1];	/* the physical line */
+	char		 line[HEADER_MAX + 2];	/* the physical line, and its LF */
 	char		 from[HEADER_MAX + 64];	/* a rewritten From field */
 };
 
@@ -283,6 +292,7 @@ read_message(struct work *wk, struct qw *w, const struct intake *opt,
 	struct input *in = wk->in;
 	char *field = wk->field, *line = wk->line;
 	struct hdrs *h = &wk->h;
+	char why[ERR_MAX];
 	size_t flen = 0, n;
 	int complete, in_body = 0, at_start = 1, first = 1, code = 0, c;
 	int ended = 0;
@@ -294,7 +304,7 @@ read_message(struct work *wk, struct qw *w, const struct intake *opt,
 	 * and the message still read to its end.
 	 */
 	for (;;) {
-		if (!in_line(in, line, HEADER_MAX + 1, &n, &complete))
+		if (!in_line(in, line, HEADER_MAX + 2, &n, &complete))
 			break;		/* end of input */
 		if ((opt->dot_ends || opt->smtp) && complete && n == 1 &&
 		    line[0] == '.') {
@@ -325,8 +335,10 @@ read_message(struct work *wk, struct qw *w, const struct intake *opt,
 			field[flen] = '\0';
 			continue;
 		}
-		if (flen > 0 && (c = field_done(wk, w, opt, field, flen, err,
-		    errlen)) != 0) {
+		if (flen > 0 && (c = field_done(wk, w, opt, field, flen, why,
+		    sizeof(why))) != 0) {
+			if (c == EX_TEMPFAIL || code == 0)
+				strlcpy(err, why, errlen);
 			if (c == EX_TEMPFAIL)
 				return c;
 			if (code == 0)
@@ -348,7 +360,8 @@ read_message(struct work *wk, struct qw *w, const struct intake *opt,
 			h->lineno = in->lineno;
 			continue;
 		}
-		if (!complete && is_field_start(line, n)) {
+		if (!complete && (is_field_start(line, n) || line[0] == ' ' ||
+		    line[0] == '\t')) {
 			if (code == 0) {
 				snprintf(err, errlen, "line %lld: header line "
 				    "longer than %d bytes", in->lineno + 1,
@@ -368,13 +381,19 @@ read_message(struct work *wk, struct qw *w, const struct intake *opt,
 		in_body = 2;
 		break;
 	}
-	if (flen > 0 && (c = field_done(wk, w, opt, field, flen, err,
-	    errlen)) != 0) {
+	if (flen > 0 && (c = field_done(wk, w, opt, field, flen, why,
+	    sizeof(why))) != 0) {
+		if (c == EX_TEMPFAIL || code == 0)
+			strlcpy(err, why, errlen);
 		if (c == EX_TEMPFAIL)
 			return c;
 		if (code == 0)
 			code = c;
 	}
+	if (!h->seen_from && opt->fullname != NULL)
+		for (c = 0; opt->fullname[c]; c++)
+			if ((unsigned char)opt->fullname[c] >= 0x80)
+				h->utf8 = in->eightbit = 1;
 	info->utf8hdr = h->utf8;
 	if (in_body != 2 && (add_headers(w, opt, h) == -1 ||
 	    (h->hdr_end = w->len, queue_write(w, "\n", 1) == -1)))
@@ -482,21 +501,20 @@ field_done(struct work *wk, struct qw *w, const struct intake *opt, char *f,
 		code = take_rcpts(resent ? &h->resent_to : &h->to, v, why,
 		    sizeof(why));
 		free(v);
-		if (code) {
+		if (code)	/* still stored: a returned copy shows it */
 			snprintf(err, errlen, "line %lld: %s%.*s: %s", h->lineno,
 			    resent ? "Resent-" : "", (int)strcspn(f, ":"), f, why);
-			return code;
-		}
 	}
 	if (resent) {
 		f -= 7;
 		len += 7;
 	}
 	if (bcc)
-		return 0;
-	if ((field_is(f + 7 * resent, "from") || field_is(f + 7 * resent, "to") ||
-	    field_is(f + 7 * resent, "cc") || field_is(f + 7 * resent, "sender") ||
-	    field_is(f + 7 * resent, "reply-to")) &&
+		return code;
+	v = f + 7 * resent;	/* the name without "Resent-" */
+	if (code == 0 && (field_is(v, "from") || field_is(v, "to") ||
+	    field_is(v, "cc") || field_is(v, "sender") ||
+	    field_is(v, "reply-to")) &&
 	    qualify(f, wk->from, sizeof(wk->from)) == 1) {
 		f = wk->from;
 		len = strlen(f);
@@ -517,7 +535,7 @@ field_done(struct work *wk, struct qw *w, const struct intake *opt, char *f,
 		    strerror(w->err));
 		return EX_TEMPFAIL;
 	}
-	return 0;
+	return code;
 }
 
 /*
@@ -616,6 +634,20 @@ qualify(const char *f, char *out, size_t cap)
 				changed = 1;
 			}
 			out[o++] = '>';
+			continue;
+		case '[':	/* an address literal, copied */
+			if (!inword)
+				words++;
+			inword = 1;
+			for (; *p && *p != ']'; p++) {
+				if (o + dl + 4 >= cap)
+					return 0;
+				out[o++] = *p;
+			}
+			if (*p == '\0')
+				return 0;
+			out[o++] = ']';
+			bare_end = o;
 			continue;
 		case ':':	/* a group's name ends: addresses follow */
 			words = inword = at = 0;
@@ -777,6 +809,18 @@ from_line(char *buf, size_t cap, const char *name, const char *addr)
 	const char *s;
 	int n;
 
+	char cut[FULLNAME_MAX + 1];
+	size_t k;
+
+	/* A name longer than FULLNAME_MAX is cut, at a character's start. */
+	if (strlen(name) > FULLNAME_MAX) {
+		for (k = FULLNAME_MAX; k > 0 && ((unsigned char)name[k] & 0xc0) ==
+		    0x80; k--)
+			;
+		memcpy(cut, name, k);
+		cut[k] = '\0';
+		name = cut;
+	}
 	if (*name == '\0')
 		n = snprintf(buf, cap, "From: %s", addr);
 	else if (strstr(name, "=?") != NULL &&
@@ -898,8 +942,13 @@ qp_line(struct qw *w, const unsigned char *p, size_t len, int end, size_t *col)
 	size_t i, k;
 
 	for (i = 0; i < len; i++) {
+		/*
+		 * A blank is encoded when the line ends after it, as seen in
+		 * this piece or, for a piece's last byte, always: the next
+		 * piece may be the line end alone.
+		 */
 		if ((p[i] >= 33 && p[i] <= 126 && p[i] != '=') ||
-		    ((p[i] == ' ' || p[i] == '\t') && (i + 1 < len || !end))) {
+		    ((p[i] == ' ' || p[i] == '\t') && i + 1 < len)) {
 			out[0] = (char)p[i];
 			k = 1;
 		} else {
@@ -1065,9 +1114,28 @@ addr_parse_list(const char *s, struct addrlist *out, char *err,
 			if (angle)
 				goto plain;
 			cl = 0;
-			spaced = gap = 0;
+			spaced = gap = over = 0;
 			break;
+		case '[':	/* an address literal: its ':' are its own */
+			if (angle)
+				goto after;
+			if (gap)
+				spaced = 1;
+			gap = 0;
+			for (; *p && *p != ']'; p++) {
+				if (cl < ADDR_MAX)
+					cur[cl++] = *p;
+				else
+					over = 1;
+			}
+			if (*p == '\0') {
+				snprintf(err, errlen, "unbalanced [ in \"%.64s\"", s);
+				return -1;
+			}
+			goto plain;
 		case '<':
+			/* What came before was a display name, of any length. */
+			over = 0;
 			if (angle) {
 				snprintf(err, errlen, "two <addresses> in one "
 				    "mailbox in \"%.64s\"", s);
@@ -1111,6 +1179,8 @@ addr_parse_list(const char *s, struct addrlist *out, char *err,
 			}
 			break;
 		case '"':	/* quoted local part of a bare address */
+			if (angle)
+				goto after;
 			if (gap)
 				spaced = 1;
 			gap = 0;
@@ -1133,6 +1203,12 @@ addr_parse_list(const char *s, struct addrlist *out, char *err,
 			}
 			/* FALLTHROUGH */
 		default:
+			if (angle) {
+		after:
+				snprintf(err, errlen, "text after <address> in "
+				    "\"%.64s\"", s);
+				return -1;
+			}
 		plain:
 			if (gap)
 				spaced = 1;
@@ -1183,7 +1259,11 @@ addr_check(const char *a, char *err, size_t errlen)
 			    "character or bad UTF-8", show);
 			return -1;
 		}
-		if (c == '"' && (p == a || p[-1] != '\\'))
+		if (quoted && c == '\\' && p[1] != '\0') {
+			p++;	/* a quoted pair */
+			continue;
+		}
+		if (c == '"')
 			quoted = !quoted;
 		else if (!quoted && (c == '<' || c == '>' || c == ' ' ||
 		    c == '(' || c == ')' || c == ',' || c == ';' || c == '\\')) {
@@ -1202,6 +1282,11 @@ addr_check(const char *a, char *err, size_t errlen)
 	if (quoted) {
 		snprintf(err, errlen, "bad address \"%s\": unbalanced quotes",
 		    show);
+		return -1;
+	}
+	if (at == NULL && strlen(a) > LOCAL_MAX) {
+		snprintf(err, errlen, "bad address \"%s\": a local name longer "
+		    "than %d bytes", show, LOCAL_MAX);
 		return -1;
 	}
 	if (at == NULL)
@@ -1301,12 +1386,30 @@ addr_rcpt(const char *a, struct addrlist *out, char *err, size_t errlen)
 	return expand(a, out, chain, 0, err, errlen);
 }
 
+/* The "@" before the domain of a: the last one outside quotes, or NULL. */
+static const char *
+domain_at(const char *a)
+{
+	const char *p, *at = NULL;
+	int quoted = 0;
+
+	for (p = a; *p; p++) {
+		if (quoted && *p == '\\' && p[1] != '\0')
+			p++;
+		else if (*p == '"')
+			quoted = !quoted;
+		else if (*p == '@' && !quoted)
+			at = p;
+	}
+	return at;
+}
+
 static int
 expand(const char *a, struct addrlist *out, char (*chain)[LOCAL_MAX + 1],
     int depth, char *err, size_t errlen)
 {
 	const struct addrlist *to;
-	const char *at = strrchr(a, '@');
+	const char *at = domain_at(a);
 	char name[LOCAL_MAX + 1], buf[ADDR_MAX + 64];
 	size_t n, i;
 	int k;
