@@ -263,8 +263,11 @@ test_queue_selection() {
 test_queue_interval() {
 	smart_host s
 	config
-	ob -q1s >"$T/runner.out" 2>&1 &
+	# Not through ob: $! must be the runner itself, not a subshell.
+	"$OUTBOX" -C "$T/outbox.conf" -q1s >"$T/runner.out" 2>&1 &
 	runner=$!
+	# stop_servers ends it by this PID, should the test fail first.
+	mkdir -p "$T/runner" && echo $runner >"$T/runner/pid"
 	printf 'Subject: later\n\nhi\n' | expect_exit 0 ob -odq b@example.net
 	wait_file "$T/s/msg.1.env"
 	kill -0 $runner 2>/dev/null || fail "the runner stopped"
