@@ -60,7 +60,7 @@ static int	in_line(struct input *, char *, size_t, size_t *, int *);
 static int	is_field_start(const char *, size_t);
 static int	field_is(const char *, const char *);
 static int	field_done(struct work *, struct qw *, const struct intake *,
-		    char *, size_t, char *, size_t);
+		    char *, size_t, int *, char *, size_t);
 static int	field_write(struct qw *, const char *, size_t);
 static int	qualify(const char *, char *, size_t);
 static int	take_rcpts(struct addrlist *, const char *, char *, size_t);
@@ -292,7 +292,6 @@ read_message(struct work *wk, struct qw *w, const struct intake *opt,
 	struct input *in = wk->in;
 	char *field = wk->field, *line = wk->line;
 	struct hdrs *h = &wk->h;
-	char why[ERR_MAX];
 	size_t flen = 0, n;
 	int complete, in_body = 0, at_start = 1, first = 1, code = 0, c;
 	int ended = 0;
@@ -335,15 +334,9 @@ read_message(struct work *wk, struct qw *w, const struct intake *opt,
 			field[flen] = '\0';
 			continue;
 		}
-		if (flen > 0 && (c = field_done(wk, w, opt, field, flen, why,
-		    sizeof(why))) != 0) {
-			if (c == EX_TEMPFAIL || code == 0)
-				strlcpy(err, why, errlen);
-			if (c == EX_TEMPFAIL)
-				return c;
-			if (code == 0)
-				code = c;
-		}
+		if (flen > 0 && field_done(wk, w, opt, field, flen, &code, err,
+		    errlen) == -1)
+			return EX_TEMPFAIL;
 		flen = 0;
 		if (complete && n == 0) {
 			in_body = 1;	/* the empty line */
@@ -381,15 +374,9 @@ read_message(struct work *wk, struct qw *w, const struct intake *opt,
 		in_body = 2;
 		break;
 	}
-	if (flen > 0 && (c = field_done(wk, w, opt, field, flen, why,
-	    sizeof(why))) != 0) {
-		if (c == EX_TEMPFAIL || code == 0)
-			strlcpy(err, why, errlen);
-		if (c == EX_TEMPFAIL)
-			return c;
-		if (code == 0)
-			code = c;
-	}
+	if (flen > 0 && field_done(wk, w, opt, field, flen, &code, err,
+	    errlen) == -1)
+		return EX_TEMPFAIL;
 	if (!h->seen_from && opt->fullname != NULL)
 		for (c = 0; opt->fullname[c]; c++)
 			if ((unsigned char)opt->fullname[c] >= 0x80)
@@ -445,12 +432,14 @@ werr:
 
 /*
  * One complete header field: note what it is, take recipients from it
- * with -t, rewrite From with rewrite_from, and write it unless it is a
- * Bcc.  Returns 0 or an exit code.
+ * with -t, qualify its local names, rewrite From with rewrite_from, and
+ * write it unless it is a Bcc.  A field that cannot be used sets *code
+ * and err unless an earlier one did: the first error is the one told.
+ * Returns 0, or -1 with err set when writing failed.
  */
 static int
 field_done(struct work *wk, struct qw *w, const struct intake *opt, char *f,
-    size_t len, char *err, size_t errlen)
+    size_t len, int *codep, char *err, size_t errlen)
 {
 	struct hdrs *h = &wk->h;
 	char why[ERR_MAX], *v, *p;
@@ -501,16 +490,19 @@ field_done(struct work *wk, struct qw *w, const struct intake *opt, char *f,
 		code = take_rcpts(resent ? &h->resent_to : &h->to, v, why,
 		    sizeof(why));
 		free(v);
-		if (code)	/* still stored: a returned copy shows it */
+		if (code && *codep == 0) {
+			/* Still stored: a returned copy shows it. */
 			snprintf(err, errlen, "line %lld: %s%.*s: %s", h->lineno,
 			    resent ? "Resent-" : "", (int)strcspn(f, ":"), f, why);
+			*codep = code;
+		}
 	}
 	if (resent) {
 		f -= 7;
 		len += 7;
 	}
 	if (bcc)
-		return code;
+		return 0;
 	v = f + 7 * resent;	/* the name without "Resent-" */
 	if (code == 0 && (field_is(v, "from") || field_is(v, "to") ||
 	    field_is(v, "cc") || field_is(v, "sender") ||
@@ -533,9 +525,9 @@ field_done(struct work *wk, struct qw *w, const struct intake *opt, char *f,
 	if (field_write(w, f, len) == -1) {
 		snprintf(err, errlen, "unable to write to the queue: %s",
 		    strerror(w->err));
-		return EX_TEMPFAIL;
+		return -1;
 	}
-	return code;
+	return 0;
 }
 
 /*

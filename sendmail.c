@@ -296,8 +296,7 @@ dash_q(const char *v, struct opts *o)
 	struct addrlist *l;
 	int neg = 0;
 
-	if (o->mode != M_QUEUE)
-		o->mode = M_QUEUE;
+	o->mode = M_QUEUE;
 	if (*v == '\0' || strcmp(v, "f") == 0)
 		return;
 	if (*v == '!') {
