@@ -13,8 +13,9 @@ test_flag_forms() {
 	expect_exit 0 ob -B 7BIT -oi -ep -f'<a@example.org>' b@example.net <"$T/in"
 	expect_exit 0 ob -OIgnoreDots -O DeliveryMode=i -N never -R hdrs \
 	    -V id1 -r a@example.org b@example.net <"$T/in"
-	[ "$(count_msgs "$T/s")" = 3 ] || fail "expected 3 messages"
-	for n in 1 2 3; do
+	expect_exit 0 ob -bm -i -f a@example.org b@example.net <"$T/in"
+	[ "$(count_msgs "$T/s")" = 4 ] || fail "expected 4 messages"
+	for n in 1 2 3 4; do
 		printf 'from a@example.org\nrcpt b@example.net\nauth alice\ntls yes\n' \
 		    >"$T/want.env"
 		cmp "$T/want.env" "$T/s/msg.$n.env" || fail "envelope $n differs"
@@ -23,6 +24,11 @@ test_flag_forms() {
 	# -B 8BITMIME declares 8BITMIME for a 7-bit message too.
 	assert_grep '^mailopts .*BODY=8BITMIME' "$T/s/log"
 	[ "$(grep -c BODY=8BITMIME "$T/s/log")" = 1 ] || fail "BODY= twice"
+	# -bi and -I (newaliases) have nothing to rebuild.
+	expect_exit 0 ob -bi
+	assert_grep 'no alias database to rebuild' "$T/out"
+	expect_exit 0 ob -I
+	assert_grep 'no alias database to rebuild' "$T/out"
 }
 
 # What is not sendmail's, or not possible here, is refused with 64 and
@@ -102,12 +108,23 @@ test_error_modes() {
 	assert_grep '^cron output' "$T/s/msg.1"
 	expect_exit 0 ob -t -oee -f a@example.org <"$T/in"
 	[ "$(count_msgs "$T/s")" = 2 ] || fail "no notice for -oee"
+	# The short forms, and w, which prints as p does.
+	expect_exit 67 ob -t -ew -f a@example.org <"$T/in"
+	assert_grep 'line 1: To: bad address' "$T/err"
+	expect_exit 67 ob -t -oew -f a@example.org <"$T/in"
+	assert_grep 'line 1: To: bad address' "$T/err"
+	expect_exit 67 ob -t -eq -f a@example.org <"$T/in"
+	[ -s "$T/err" ] && fail "-eq printed: $(cat "$T/err")"
+	[ "$(count_msgs "$T/s")" = 2 ] || fail "a notice for -ew, -oew or -eq"
+	expect_exit 67 ob -t -em -f a@example.org <"$T/in"
+	expect_exit 0 ob -t -ee -f a@example.org <"$T/in"
+	[ "$(count_msgs "$T/s")" = 4 ] || fail "no notice for -em or -ee"
 	# No recipients with -t, and a bad argument address, under -oem.
 	printf 'Subject: none\n\nlost?\n' | expect_exit 66 ob -t -oem -f a@example.org
-	assert_grep '^lost?' "$T/s/msg.3"
+	assert_grep '^lost?' "$T/s/msg.5"
 	printf 'Subject: arg\n\nkept\n' | expect_exit 67 ob -oem -f a@example.org '<bad'
-	assert_grep '^kept' "$T/s/msg.4"
-	assert_grep 'unbalanced' "$T/s/msg.4"
+	assert_grep '^kept' "$T/s/msg.6"
+	assert_grep 'unbalanced' "$T/s/msg.6"
 	[ "$(queued)" = 0 ] || fail "queue not empty"
 	ls "$T/spool/tmp" | grep -q . && fail "tmp/ not clean"
 	return 0
