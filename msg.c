@@ -54,7 +54,6 @@ struct work;
 static int	read_message(struct work *, struct qw *, const struct intake *,
 		    struct msginfo *, char *, size_t);
 static int	in_raw(struct input *);
-static int	in_fd(struct input *);
 static int	in_byte(struct input *);
 static int	in_line(struct input *, char *, size_t, size_t *, int *);
 static int	is_field_start(const char *, size_t);
@@ -63,6 +62,7 @@ static int	field_done(struct work *, struct qw *, const struct intake *,
 		    char *, size_t, int *, char *, size_t);
 static int	field_write(struct qw *, const char *, size_t);
 static int	qualify(const char *, char *, size_t);
+static const char *comment_end(const char *);
 static int	take_rcpts(struct addrlist *, const char *, char *, size_t);
 static int	add_headers(struct qw *, const struct intake *,
 		    const struct hdrs *);
@@ -93,11 +93,6 @@ in_free(struct input *in)
 	free(in);
 }
 
-static int
-in_fd(struct input *in)
-{
-	return in->fd;
-}
 
 /* The next byte of the stream, -1 at the end or on error (see in->err). */
 static int
@@ -293,7 +288,7 @@ read_message(struct work *wk, struct qw *w, const struct intake *opt,
 	char *field = wk->field, *line = wk->line;
 	struct hdrs *h = &wk->h;
 	size_t flen = 0, n;
-	int complete, in_body = 0, at_start = 1, first = 1, code = 0, c;
+	int complete, in_body = 0, at_start = 1, first = 1, code = 0;
 	int ended = 0;
 
 	/*
@@ -377,10 +372,8 @@ read_message(struct work *wk, struct qw *w, const struct intake *opt,
 	if (flen > 0 && field_done(wk, w, opt, field, flen, &code, err,
 	    errlen) == -1)
 		return EX_TEMPFAIL;
-	if (!h->seen_from && opt->fullname != NULL)
-		for (c = 0; opt->fullname[c]; c++)
-			if ((unsigned char)opt->fullname[c] >= 0x80)
-				h->utf8 = in->eightbit = 1;
+	if (!h->seen_from && opt->fullname != NULL && has8bit(opt->fullname))
+		h->utf8 = in->eightbit = 1;	/* the From added with it */
 	info->utf8hdr = h->utf8;
 	if (in_body != 2 && (add_headers(w, opt, h) == -1 ||
 	    (h->hdr_end = w->len, queue_write(w, "\n", 1) == -1)))
@@ -531,6 +524,27 @@ field_done(struct work *wk, struct qw *w, const struct intake *opt, char *f,
 }
 
 /*
+ * The end of the comment (RFC 5322 3.2.2, nested, with quoted pairs)
+ * that starts with the "(" at p: just past its ")", or NULL when it is
+ * not closed.
+ */
+static const char *
+comment_end(const char *p)
+{
+	int depth = 0;
+
+	for (; *p; p++) {
+		if (*p == '\\' && p[1])
+			p++;
+		else if (*p == '(')
+			depth++;
+		else if (*p == ')' && --depth == 0)
+			return p + 1;
+	}
+	return NULL;
+}
+
+/*
  * Qualify the local names in an address field (RFC 5322 3.4) with
  * domain, as an MTA does for mail submitted without one: "To: root"
  * becomes "To: root@example.org", "From: root (Cron Daemon)" becomes
@@ -542,8 +556,8 @@ static int
 qualify(const char *f, char *out, size_t cap)
 {
 	size_t o = 0, dl = strlen(conf.domain), bare_end = 0;
-	int depth, words = 0, inword = 0, at = 0, angle = 0, changed = 0;
-	const char *p;
+	int words = 0, inword = 0, at = 0, angle = 0, changed = 0;
+	const char *p, *e;
 
 	for (p = f; *p; p++) {
 		if (o + dl + 4 >= cap)
@@ -577,19 +591,12 @@ qualify(const char *f, char *out, size_t cap)
 		switch (*p) {
 		case '(':	/* a comment, copied */
 			inword = 0;
-			for (depth = 0; *p; p++) {
-				if (o + dl + 4 >= cap)
-					return 0;
-				out[o++] = *p;
-				if (*p == '\\' && p[1])
-					out[o++] = *++p;
-				else if (*p == '(')
-					depth++;
-				else if (*p == ')' && --depth == 0)
-					break;
-			}
-			if (*p == '\0')
+			if ((e = comment_end(p)) == NULL ||
+			    o + (size_t)(e - p) + dl + 4 >= cap)
 				return 0;
+			memcpy(out + o, p, (size_t)(e - p));
+			o += (size_t)(e - p);
+			p = e - 1;
 			continue;
 		case '"':	/* a quoted string, copied */
 			if (!inword)
@@ -729,7 +736,7 @@ field_write(struct qw *w, const char *f, size_t len)
 static void
 display_name(const char *v, char *out, size_t cap)
 {
-	const char *p, *comment = NULL;
+	const char *p, *e, *comment = NULL;
 	size_t o = 0;
 	int depth;
 
@@ -750,17 +757,9 @@ display_name(const char *v, char *out, size_t cap)
 		if (*p == '(') {
 			if (comment == NULL)
 				comment = p + 1;
-			for (depth = 1, p++; *p && depth; p++) {
-				if (*p == '\\' && p[1])
-					p++;
-				else if (*p == '(')
-					depth++;
-				else if (*p == ')')
-					depth--;
-			}
-			if (*p == '\0')
+			if ((e = comment_end(p)) == NULL)
 				break;
-			p--;
+			p = e - 1;
 			continue;
 		}
 		if (o + 1 < cap)
@@ -854,12 +853,15 @@ requote(struct work *wk, struct qw *w, const struct msginfo *info, char *err,
 	char *line = wk->line;
 	long long done = 0;
 	size_t len, col = 0;
-	int fd, complete, skip = 0, code = EX_TEMPFAIL;
+	int fd = -1, complete, skip = 0, code = EX_TEMPFAIL;
 
 	if (queue_sync(w) == -1 ||
-	    (fd = open(w->tmppath, O_RDONLY | O_CLOEXEC)) == -1) {
+	    (fd = open(w->tmppath, O_RDONLY | O_CLOEXEC)) == -1 ||
+	    queue_skip(fd) == -1) {
 		snprintf(err, errlen, "unable to reread %s: %s", w->tmppath,
 		    strerror(w->err ? w->err : errno));
+		if (fd != -1)
+			close(fd);
 		return EX_TEMPFAIL;
 	}
 	in = in_new(fd);
@@ -870,8 +872,6 @@ requote(struct work *wk, struct qw *w, const struct msginfo *info, char *err,
 		close(fd);
 		return EX_TEMPFAIL;
 	}
-	if (queue_skip(in_fd(in)) == -1)
-		goto rerr;
 	/* The header section, field by field. */
 	while (done < wk->h.hdr_end) {
 		if (!in_line(in, line, HEADER_MAX + 1, &len, &complete) ||
@@ -1034,8 +1034,8 @@ addr_parse_list(const char *s, struct addrlist *out, char *err,
 {
 	char cur[ADDR_MAX + 1], ang[ADDR_MAX + 1];
 	size_t cl = 0, al = 0;
-	int depth, angle = 0, spaced = 0, gap = 0, over = 0;
-	const char *p;
+	int angle = 0, spaced = 0, gap = 0, over = 0;
+	const char *p, *e;
 	char show[96];
 
 	/*
@@ -1083,16 +1083,9 @@ addr_parse_list(const char *s, struct addrlist *out, char *err,
 		}
 		switch (*p) {
 		case '(':	/* comment, possibly nested */
-			for (depth = 1, p++; *p && depth; p++) {
-				if (*p == '\\' && p[1])
-					p++;
-				else if (*p == '(')
-					depth++;
-				else if (*p == ')')
-					depth--;
-			}
-			p--;
-			if (depth) {
+			if ((e = comment_end(p)) != NULL)
+				p = e - 1;
+			else {
 				snprintf(err, errlen, "unbalanced parenthesis in "
 				    "\"%.64s\"", s);
 				return -1;

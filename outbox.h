@@ -108,6 +108,7 @@ void	 rand_bytes(void *, size_t);
 uint32_t crc32_update(uint32_t, const void *, size_t);
 size_t	 escape(char *, size_t, const char *, size_t);
 int	 parse_number(const char *, long long, long long, long long *);
+int	 has8bit(const char *);
 
 /*
  * A list of strings (addresses, queue ids).  addrlist_push() appends a

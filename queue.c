@@ -87,7 +87,6 @@ static volatile sig_atomic_t sig_active;
 static int	spath(char *, size_t, const char *, const char *);
 static int	fsync_dir(const char *, char *, size_t);
 static int	write_full(int, const void *, size_t);
-static int	has8bit(const char *);
 static int	flush(struct qw *);
 static int	append(struct qw *, const void *, size_t);
 static int	env_line(struct qw *, const char *, const char *);
@@ -158,16 +157,6 @@ fsync_dir(const char *dir, char *err, size_t errlen)
 		    dir, strerror(errno));
 	close(fd);
 	return r;
-}
-
-/* Does s hold a byte over 0x7f? */
-static int
-has8bit(const char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s >= 0x80)
-			return 1;
-	return 0;
 }
 
 static int

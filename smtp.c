@@ -67,6 +67,8 @@ static int	connect_host(struct smtp *, char *, size_t);
 static int	reply(struct smtp *, int, int, char *, size_t);
 static size_t	xtext(char *, size_t, const char *);
 static void	fail_all(struct qmsg *, const char *, ...) PRINTF(2, 3);
+static size_t	command_text(struct smtp *, struct qmsg *, enum cmdkind, size_t,
+		    long long, char *, size_t);
 static int	command(struct smtp *, int, int, char *, size_t, const char *,
 		    ...) PRINTF(6, 7);
 static int	handshake(struct smtp *, struct tls *, char *, size_t);
@@ -594,14 +596,49 @@ xtext(char *dst, size_t cap, const char *s)
 	return o;
 }
 
-/* An address that needs SMTPUTF8? */
-static int
-utf8_addr(const char *a)
+/*
+ * The text of one command of m's transaction (for RCPT, of recipient
+ * r), with the parameters the server's extensions call for.  Returns its
+ * length, cap or more when it does not fit.
+ */
+static size_t
+command_text(struct smtp *s, struct qmsg *m, enum cmdkind kind, size_t r,
+    long long size, char *cmd, size_t cap)
 {
-	for (; *a; a++)
-		if ((unsigned char)*a >= 0x80)
-			return 1;
-	return 0;
+	char x[ADDR_MAX * 3 + 16];
+	size_t cl;
+
+	switch (kind) {
+	case K_RSET:
+		return (size_t)snprintf(cmd, cap, "RSET");
+	case K_DATA:
+		return (size_t)snprintf(cmd, cap, "DATA");
+	case K_RCPT:
+		cl = (size_t)snprintf(cmd, cap, "RCPT TO:<%s>", m->rcpt[r].addr);
+		if ((s->caps & CAP_DSN) && m->notify && cl < cap)
+			cl += (size_t)snprintf(cmd + cl, cap - cl, " NOTIFY=%s",
+			    m->notify);
+		if ((s->caps & CAP_DSN) && !has8bit(m->rcpt[r].addr) &&
+		    xtext(x, sizeof(x), m->rcpt[r].addr) > 0 && cl < cap)
+			cl += (size_t)snprintf(cmd + cl, cap - cl,
+			    " ORCPT=rfc822;%s", x);
+		return cl;
+	case K_MAIL:
+		break;
+	}
+	cl = (size_t)snprintf(cmd, cap, "MAIL FROM:<%s>", m->sender);
+	if (m->eightbit && (s->caps & CAP_8BITMIME) && cl < cap)
+		cl += (size_t)snprintf(cmd + cl, cap - cl, " BODY=8BITMIME");
+	if ((s->caps & CAP_SIZE) && cl < cap)
+		cl += (size_t)snprintf(cmd + cl, cap - cl, " SIZE=%lld", size);
+	if ((s->caps & CAP_SMTPUTF8) && (m->smtputf8 || m->utf8hdr) && cl < cap)
+		cl += (size_t)snprintf(cmd + cl, cap - cl, " SMTPUTF8");
+	if ((s->caps & CAP_DSN) && m->ret && cl < cap)
+		cl += (size_t)snprintf(cmd + cl, cap - cl, " RET=%s", m->ret);
+	if ((s->caps & CAP_DSN) && m->envid &&
+	    xtext(x, sizeof(x), m->envid) > 0 && cl < cap)
+		cl += (size_t)snprintf(cmd + cl, cap - cl, " ENVID=%s", x);
+	return cl;
 }
 
 /*
@@ -617,7 +654,7 @@ utf8_addr(const char *a)
 int
 smtp_send(struct smtp *s, struct qmsg *m, char *err, size_t errlen)
 {
-	char cmd[ADDR_MAX * 4 + 256], x[ADDR_MAX * 3 + 16], *acc = NULL;
+	char cmd[ADDR_MAX * 4 + 256], *acc = NULL;
 	long long size = m->body_len + m->lines;	/* CRLF on the wire */
 	size_t i, k, next = 0, naccepted = 0, nrcpt = 0, cl, rnext = 0;
 	int pipe = (s->caps & CAP_PIPELINING) != 0, code, mail = 0, data = 0;
@@ -659,47 +696,13 @@ smtp_send(struct smtp *s, struct qmsg *m, char *err, size_t errlen)
 				kind = K_RCPT;
 			else
 				kind = K_DATA;
-			if (kind == K_RSET)
-				cl = (size_t)snprintf(cmd, sizeof(cmd), "RSET");
-			else if (kind == K_MAIL) {
-				cl = (size_t)snprintf(cmd, sizeof(cmd),
-				    "MAIL FROM:<%s>", m->sender);
-				if (m->eightbit && (s->caps & CAP_8BITMIME))
-					cl += (size_t)snprintf(cmd + cl,
-					    sizeof(cmd) - cl, " BODY=8BITMIME");
-				if (s->caps & CAP_SIZE)
-					cl += (size_t)snprintf(cmd + cl,
-					    sizeof(cmd) - cl, " SIZE=%lld", size);
-				if ((s->caps & CAP_SMTPUTF8) &&
-				    (m->smtputf8 || m->utf8hdr))
-					cl += (size_t)snprintf(cmd + cl,
-					    sizeof(cmd) - cl, " SMTPUTF8");
-				if ((s->caps & CAP_DSN) && m->ret)
-					cl += (size_t)snprintf(cmd + cl,
-					    sizeof(cmd) - cl, " RET=%s", m->ret);
-				if ((s->caps & CAP_DSN) && m->envid &&
-				    xtext(x, sizeof(x), m->envid) > 0)
-					cl += (size_t)snprintf(cmd + cl,
-					    sizeof(cmd) - cl, " ENVID=%s", x);
-			} else if (kind == K_RCPT) {
+			if (kind == K_RCPT) {
 				/* The next pending recipient. */
 				for (r = rnext; m->rcpt[r].state != R_PENDING; r++)
 					;
 				rnext = r + 1;
-				cl = (size_t)snprintf(cmd, sizeof(cmd),
-				    "RCPT TO:<%s>", m->rcpt[r].addr);
-				if ((s->caps & CAP_DSN) && m->notify)
-					cl += (size_t)snprintf(cmd + cl,
-					    sizeof(cmd) - cl, " NOTIFY=%s",
-					    m->notify);
-				if ((s->caps & CAP_DSN) &&
-				    !utf8_addr(m->rcpt[r].addr) &&
-				    xtext(x, sizeof(x), m->rcpt[r].addr) > 0)
-					cl += (size_t)snprintf(cmd + cl,
-					    sizeof(cmd) - cl, " ORCPT=rfc822;%s",
-					    x);
-			} else
-				cl = (size_t)snprintf(cmd, sizeof(cmd), "DATA");
+			}
+			cl = command_text(s, m, kind, r, size, cmd, sizeof(cmd));
 			if (cl >= sizeof(cmd) - 2) {
 				snprintf(err, errlen, "%s: command too long",
 				    s->relay);

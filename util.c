@@ -241,6 +241,16 @@ escape(char *dst, size_t cap, const char *src, size_t len)
 	return o;
 }
 
+/* Does s hold a byte over 0x7f? */
+int
+has8bit(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s >= 0x80)
+			return 1;
+	return 0;
+}
+
 /* A decimal number in [min, max], all of s, no sign tricks. */
 int
 parse_number(const char *s, long long min, long long max, long long *out)
