@@ -28,7 +28,7 @@ static void	set_defaults(void);
 static const char *const keys[] = {
 	"host", "port", "tls", "user", "password", "passwordfile", "auth",
 	"cafile", "helo", "from", "domain", "admin", "spool", "maxage",
-	"timeout", "deliver", "rewrite_from", "aliases", NULL
+	"timeout", "deliver", "rewrite_from", "aliases", "backoff", NULL
 };
 
 /*
@@ -219,15 +219,16 @@ set_key(const char *k, char *v, char *why, size_t whylen)
 		}
 		conf.deliver = i == 0 ? DELIVER_FOREGROUND : i == 1 ?
 		    DELIVER_BACKGROUND : DELIVER_QUEUE;
-	} else if (strcmp(k, "rewrite_from") == 0) {
+	} else if (strcmp(k, "rewrite_from") == 0 ||
+	    strcmp(k, "backoff") == 0) {
 		static const char *const yesno[] = { "no", "yes", NULL };
 
 		if ((i = pick(yesno, v)) == -1) {
-			snprintf(why, whylen, "bad rewrite_from \"%.64s\": want "
-			    "yes or no", v);
+			snprintf(why, whylen, "bad %s \"%.64s\": want yes or no",
+			    k, v);
 			return -1;
 		}
-		conf.rewrite_from = i;
+		*(k[0] == 'b' ? &conf.backoff : &conf.rewrite_from) = i;
 	} else if (strcmp(k, "password") == 0) {
 		/* Only noted here; conf_secret() reads it when it is needed. */
 		conf.has_password = 1;

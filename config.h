@@ -35,6 +35,25 @@
 /* Give up on a message this old (seconds) unless "maxage" says otherwise. */
 #define DEF_MAXAGE	(5 * 24 * 3600)
 
+/*
+ * Intake refuses a message that would leave less than this many bytes
+ * free in the spool, so that queue runs can still write delivery state
+ * and bounces (REQUIREMENTS Q-5).
+ */
+#define SPOOL_RESERVE	(1024 * 1024)
+
+/*
+ * Retry backoff, for the foreground runner (-q<interval>) and "backoff
+ * yes": after N failed attempts a message waits BACKOFF_MIN * 2^(N-1)
+ * seconds, at most BACKOFF_MAX, before the next.  A plain -q tries every
+ * message.
+ */
+#define BACKOFF_MIN	(5 * 60)
+#define BACKOFF_MAX	(4 * 3600)
+
+/* State files without their message are removed after this long. */
+#define STATE_ORPHAN_AGE	3600
+
 /* Files in tmp/ older than this are debris of a dead intake (qmail: 36 h). */
 #define TMP_MAXAGE	(36 * 3600)
 

@@ -418,7 +418,7 @@ read_message(struct work *wk, struct qw *w, const struct intake *opt,
 	}
 	return code;
 werr:
-	snprintf(err, errlen, "unable to write to the queue: %s",
+	snprintf(err, errlen, "unable to write %s: %s", w->tmppath,
 	    strerror(w->err));
 	return EX_TEMPFAIL;
 }
@@ -516,7 +516,7 @@ field_done(struct work *wk, struct qw *w, const struct intake *opt, char *f,
 		}
 	}
 	if (field_write(w, f, len) == -1) {
-		snprintf(err, errlen, "unable to write to the queue: %s",
+		snprintf(err, errlen, "unable to write %s: %s", w->tmppath,
 		    strerror(w->err));
 		return -1;
 	}
@@ -855,18 +855,14 @@ requote(struct work *wk, struct qw *w, const struct msginfo *info, char *err,
 	size_t len, col = 0;
 	int fd = -1, complete, skip = 0, code = EX_TEMPFAIL;
 
-	if (queue_sync(w) == -1 ||
-	    (fd = open(w->tmppath, O_RDONLY | O_CLOEXEC)) == -1 ||
-	    queue_skip(fd) == -1) {
+	if ((fd = queue_reread(w)) == -1) {
 		snprintf(err, errlen, "unable to reread %s: %s", w->tmppath,
-		    strerror(w->err ? w->err : errno));
-		if (fd != -1)
-			close(fd);
+		    strerror(errno));
 		return EX_TEMPFAIL;
 	}
 	in = in_new(fd);
 	n = xmalloc(sizeof(*n));
-	if (queue_create(n, err, errlen) == -1) {
+	if (queue_create(n, 1, err, errlen) == -1) {
 		free(n);
 		in_free(in);
 		close(fd);
@@ -910,7 +906,7 @@ rerr:
 	snprintf(err, errlen, "unable to reread %s", w->tmppath);
 	goto fail;
 werr:
-	snprintf(err, errlen, "unable to write to the queue: %s",
+	snprintf(err, errlen, "unable to write %s: %s", n->tmppath,
 	    strerror(n->err));
 fail:
 	in_free(in);

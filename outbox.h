@@ -67,6 +67,7 @@ struct conf {
 	char		*aliases;	/* aliases file; NULL: none */
 	enum deliver	 deliver;	/* default delivery mode */
 	int		 rewrite_from;	/* From: becomes the envelope sender */
+	int		 backoff;	/* whole runs skip messages backing off */
 	long long	 maxage;	/* seconds */
 	int		 timeout;	/* seconds */
 	char		 hostname[256];	/* this host's name */
@@ -85,6 +86,15 @@ const struct addrlist	*alias_find(const char *);
 
 extern int verbose;		/* -v: protocol trace on stderr */
 extern const char *log_tag;	/* syslog tag (-L) */
+/*
+ * Set by main() when outbox runs setgid for an ordinary user: the spool
+ * group is held only by the drop helper (see queue_drop()).
+ */
+extern int setgid_mode;
+
+void	priv_sanitize(void);
+void	priv_drop_group(void);
+void	priv_become(uid_t, gid_t);
 
 void	log_open(int);
 void	logmsg(int, const char *, ...) PRINTF(2, 3);
@@ -225,6 +235,7 @@ struct qw {
 	char		buf[16384];
 	size_t		used;
 	int		err;		/* errno of the first failed write */
+	int		intake;		/* must leave SPOOL_RESERVE free */
 };
 
 /*
@@ -282,18 +293,21 @@ struct qsel {
 };
 
 int	queue_init(char *, size_t);
-int	queue_create(struct qw *, char *, size_t);
+int	queue_drop(char *, size_t);
+int	queue_create(struct qw *, int, char *, size_t);
 int	queue_write(struct qw *, const void *, size_t);
 int	queue_commit(struct qw *, const struct envelope *, char *, size_t);
 void	queue_abort(struct qw *);
-int	queue_sync(struct qw *);
-int	queue_skip(int);
+int	queue_reread(struct qw *);
 void	queue_replace(struct qw *, struct qw *);
 void	queue_sigabort(void);
 int	queue_return(struct qw *, const struct envelope *, const char *, char *,
 	    char *, size_t);
 int	queue_list(void);
-int	queue_run(const char *, const struct qsel *);
+int	queue_run(const char *, const struct qsel *, int);
+int	queue_runner(char *, size_t);
+int	queue_delete(const char *);
+void	queue_sending(const struct qmsg *);
 
 /* sendmail.c, smtpin.c: taking mail */
 

@@ -1,15 +1,34 @@
 /*
  * The spool, and the queue run.  No other file knows a spool path.
  *
- * Layout, under the "spool" directory (mode 0700):
+ * Layout, under the "spool" directory:
  *
  *	tmp/		files being written; never read by a queue run, and
  *			removed by one when older than TMP_MAXAGE
  *	queue/ID	committed messages, never changed once here
  *	state/ID	delivery state of queue/ID, replaced atomically
+ *	state/ID.sending  exists while the message may be at the server
+ *			without its reply recorded (see queue_sending())
  *	failed/		messages given up on (bounced), with their state
  *	corrupt/	files that failed validation; never sent
  *	lock		a whole-queue run holds flock() on it
+ *
+ * The queue runs as the spool's owner.  Where everything runs as root
+ * (a router, a container) the program makes the spool, mode 0700.  On
+ * a multi-user host "make install-setgid" makes it: owner root (or a
+ * dedicated user), group OUTBOX_GROUP, which the binary is setgid to:
+ *
+ *	spool	0710	the group may pass, not list
+ *	tmp	3730	the group may create files, not list; setgid, so
+ *			that every file there gets the spool's group;
+ *			sticky, so that no user removes another's file
+ *	queue	3770	the group may rename files in, list them (for a
+ *			user's mailq) and sync the directory
+ *	state	2750	the group may read a state (for a user's mailq)
+ *	failed, corrupt	0700
+ *
+ * Files are made mode 0640.  An ordinary user's intake never holds the
+ * group itself: see queue_drop().
  *
  * A message file, format version 1:
  *
@@ -51,8 +70,11 @@
  * Both formats are stable: later versions read what this one wrote.
  */
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -80,33 +102,46 @@ static const char *const dirs[] = {
 	"tmp", "queue", "state", "failed", "corrupt", NULL
 };
 
+/* The socket to the drop helper (setgid installs), or -1. */
+static int helper = -1;
+
 /* The file being written, for queue_sigabort(). */
 static char sig_tmppath[4096];
 static volatile sig_atomic_t sig_active;
 
 static int	spath(char *, size_t, const char *, const char *);
+static int	tmp_create(char *);
+static int	tmp_commit(const char *, char *, size_t);
+static int	room(int, char *, size_t);
+static __dead void helper_main(int);
+static int	helper_call(char, const char *, char *, char *, size_t);
 static int	fsync_dir(const char *, char *, size_t);
 static int	write_full(int, const void *, size_t);
 static int	flush(struct qw *);
 static int	append(struct qw *, const void *, size_t);
 static int	env_line(struct qw *, const char *, const char *);
 static int	msg_open(const char *, struct qmsg *, int, char *, size_t);
+static int	msg_load(const char *, int, const struct stat *, struct qmsg *,
+		    int, char *, size_t);
 static int	parse_trailer(const char *, long long *, uint32_t *);
 static void	dsn_status(const char *, char *, size_t);
 static int	parse_envelope(struct qmsg *, char *, char *, size_t);
 static int	dsn_line(struct qmsg *, const char *, const char *);
 static void	msg_close(struct qmsg *);
-static void	state_read(struct qmsg *);
+static void	state_read(struct qmsg *, int);
 static int	state_write(struct qmsg *, char *, size_t);
 static void	put(struct qw *, const char *, ...) PRINTF(2, 3);
 static void	notice_start(struct qw *, const char *, const char *, int,
 		    char *, size_t);
 static void	notice_end(struct qw *, int, long long, long long, int,
 		    const char *);
-static int	bounce(struct qmsg *, char *, char *, size_t);
+static int	bounce(struct qmsg *, const char *, int, char *, char *,
+		    size_t);
+static int	double_bounce(struct qmsg *, struct addrlist *);
+static int	mark_path(char *, size_t, const char *);
 static int	settle(struct qmsg *, struct addrlist *);
 static void	move_to(const char *, const char *, const char *);
-static void	clean_tmp(void);
+static void	clean_spool(void);
 static int	list_ids(struct addrlist *, char *, size_t);
 static size_t	count(const struct qmsg *, enum rcptstate);
 static void	fail_pending(struct qmsg *, const char *);
@@ -177,13 +212,26 @@ write_full(int fd, const void *buf, size_t len)
 	return 0;
 }
 
-/* Create the spool and its directories where missing. */
+/*
+ * Create the spool and its directories where missing.  A setgid
+ * install's spool is made by "make install-setgid" and only checked.
+ */
 int
 queue_init(char *err, size_t errlen)
 {
 	char path[4096];
+	struct stat st;
 	int i;
 
+	if (setgid_mode) {
+		if (stat(conf.spool, &st) == -1 || !S_ISDIR(st.st_mode)) {
+			snprintf(err, errlen, "unable to use the spool %s: %s; "
+			    "make install-setgid creates it", conf.spool,
+			    errno ? strerror(errno) : "not a directory");
+			return -1;
+		}
+		return 0;
+	}
 	for (i = -1; i == -1 || dirs[i] != NULL; i++) {
 		if (spath(path, sizeof(path), i < 0 ? NULL : dirs[i], NULL) == -1 ||
 		    (mkdir(path, 0700) == -1 && errno != EEXIST)) {
@@ -196,32 +244,284 @@ queue_init(char *err, size_t errlen)
 }
 
 /*
- * Start a new queue file in tmp/ under a fresh id: the intake time in
- * hex, then random bits, so ids sort by age and cannot be guessed.
+ * Make tmp/ID for a fresh id, copied to id: the time in hex, then
+ * random bits, so ids sort by age and cannot be guessed.  Returns the
+ * descriptor, or -1 with errno set.
  */
-int
-queue_create(struct qw *w, char *err, size_t errlen)
+static int
+tmp_create(char *id)
 {
+	char path[4096];
 	unsigned char r[4];
 
-	memset(w, 0, sizeof(*w));
 	rand_bytes(r, sizeof(r));
-	snprintf(w->id, sizeof(w->id), "%08llx%02x%02x%02x%02x",
+	snprintf(id, QID_LEN + 1, "%08llx%02x%02x%02x%02x",
 	    (unsigned long long)time(NULL) & 0xffffffffULL, r[0], r[1], r[2],
 	    r[3]);
-	if (spath(w->tmppath, sizeof(w->tmppath), "tmp", w->id) == -1) {
-		snprintf(err, errlen, "unable to name a file in %s: %s",
-		    conf.spool, strerror(errno));
+	if (spath(path, sizeof(path), "tmp", id) == -1)
+		return -1;
+	return open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	    0640);
+}
+
+/*
+ * Move tmp/ID, written and synced, into queue/ and make that durable.
+ * Returns 0, or -1 with err set and tmp/ID removed.
+ */
+static int
+tmp_commit(const char *id, char *err, size_t errlen)
+{
+	char from[4096], to[4096];
+
+	if (spath(from, sizeof(from), "tmp", id) == -1 ||
+	    spath(to, sizeof(to), "queue", id) == -1 || rename(from, to) == -1) {
+		snprintf(err, errlen, "unable to move %s/tmp/%s into the queue: "
+		    "%s", conf.spool, id, strerror(errno));
+		unlink(from);
 		return -1;
 	}
-	strlcpy(sig_tmppath, w->tmppath, sizeof(sig_tmppath));
-	sig_active = 1;
-	w->fd = open(w->tmppath, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW |
-	    O_CLOEXEC, 0600);
-	if (w->fd == -1) {
-		sig_active = 0;
-		snprintf(err, errlen, "unable to create %s: %s", w->tmppath,
+	if (fsync_dir("queue", err, errlen) == -1) {
+		/* Not durable, so not accepted: take it back. */
+		unlink(to);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The drop helper.  When outbox is setgid and an ordinary user submits,
+ * the process that reads and parses the message must not hold the
+ * spool group (REQUIREMENTS P-1, P-2), yet tmp/ and queue/ are writable
+ * only with it.  queue_drop() forks a helper that keeps the group and
+ * gives it up in the parent for good.  The helper does three things on
+ * request, over a socket: make a file in tmp/ and pass its descriptor
+ * back ('c'), move one it made into queue/ and sync the directory
+ * ('r'), remove one it made ('u').  It reads fixed-size requests and
+ * acts only on ids it made itself, so it parses nothing a caller
+ * controls; it never touches the network, the configuration's secret
+ * or a file's contents.  When the socket closes (the parent ended,
+ * even by SIGKILL) it removes what was not committed, and exits.
+ */
+struct hreq {
+	char	op;
+	char	id[QID_LEN + 1];
+};
+
+struct hrep {
+	int	err;			/* errno, or 0 */
+	char	id[QID_LEN + 1];
+};
+
+#define HELPER_FILES	8	/* files one intake writes at once */
+
+static __dead void
+helper_main(int sock)
+{
+	char made[HELPER_FILES][QID_LEN + 1], path[4096];
+	union {
+		struct cmsghdr	hdr;
+		char		buf[CMSG_SPACE(sizeof(int))];
+	} cm;
+	struct hreq q;
+	struct hrep p;
+	struct msghdr mh;
+	struct iovec iov;
+	size_t i, nmade = 0;
+	char why[ERR_MAX];
+	int fd;
+
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGTERM, SIG_IGN);
+	while (recv(sock, &q, sizeof(q), 0) == (ssize_t)sizeof(q)) {
+		memset(&p, 0, sizeof(p));
+		q.id[QID_LEN] = '\0';
+		for (i = 0; i < nmade && strcmp(made[i], q.id) != 0; i++)
+			;
+		fd = -1;
+		if (q.op == 'c') {
+			if (nmade == HELPER_FILES)
+				p.err = EMFILE;
+			else if ((fd = tmp_create(p.id)) == -1)
+				p.err = errno;
+			else
+				memcpy(made[nmade++], p.id, sizeof(p.id));
+		} else if ((q.op == 'r' || q.op == 'u') && i < nmade) {
+			if (q.op == 'u' && spath(path, sizeof(path), "tmp",
+			    q.id) == 0)
+				unlink(path);
+			if (q.op == 'r' && tmp_commit(q.id, why, sizeof(why)) == -1)
+				p.err = errno ? errno : EIO;
+			memcpy(made[i], made[--nmade], sizeof(made[i]));
+		} else
+			break;		/* not a request of ours */
+		memset(&mh, 0, sizeof(mh));
+		iov.iov_base = &p;
+		iov.iov_len = sizeof(p);
+		mh.msg_iov = &iov;
+		mh.msg_iovlen = 1;
+		if (fd != -1) {
+			memset(&cm, 0, sizeof(cm));
+			mh.msg_control = cm.buf;
+			mh.msg_controllen = sizeof(cm.buf);
+			CMSG_FIRSTHDR(&mh)->cmsg_level = SOL_SOCKET;
+			CMSG_FIRSTHDR(&mh)->cmsg_type = SCM_RIGHTS;
+			CMSG_FIRSTHDR(&mh)->cmsg_len = CMSG_LEN(sizeof(int));
+			memcpy(CMSG_DATA(CMSG_FIRSTHDR(&mh)), &fd, sizeof(int));
+		}
+		if (sendmsg(sock, &mh, MSG_NOSIGNAL) != (ssize_t)sizeof(p))
+			break;
+		if (fd != -1)
+			close(fd);
+	}
+	for (i = 0; i < nmade; i++)
+		if (spath(path, sizeof(path), "tmp", made[i]) == 0)
+			unlink(path);
+	_exit(0);
+}
+
+/*
+ * Ask the helper: op 'c' copies the new file's id to id_out and returns
+ * its descriptor; 'r' and 'u' act on id and return 0.  Returns -1 with
+ * err set (when err is not NULL) on failure.
+ */
+static int
+helper_call(char op, const char *id, char *id_out, char *err, size_t errlen)
+{
+	union {
+		struct cmsghdr	hdr;
+		char		buf[CMSG_SPACE(sizeof(int))];
+	} cm;
+	struct hreq q;
+	struct hrep p;
+	struct msghdr mh;
+	struct iovec iov;
+	struct cmsghdr *c;
+	int fd = 0;
+
+	memset(&q, 0, sizeof(q));
+	q.op = op;
+	if (id)
+		strlcpy(q.id, id, sizeof(q.id));
+	memset(&mh, 0, sizeof(mh));
+	iov.iov_base = &p;
+	iov.iov_len = sizeof(p);
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = cm.buf;
+	mh.msg_controllen = sizeof(cm.buf);
+	if (send(helper, &q, sizeof(q), MSG_NOSIGNAL) != (ssize_t)sizeof(q) ||
+	    recvmsg(helper, &mh, MSG_CMSG_CLOEXEC) != (ssize_t)sizeof(p)) {
+		if (err)
+			snprintf(err, errlen, "unable to write to the spool %s: "
+			    "the helper is gone", conf.spool);
+		return -1;
+	}
+	if (p.err != 0) {
+		if (err)
+			snprintf(err, errlen, "unable to %s a file in %s: %s",
+			    op == 'c' ? "create" : op == 'r' ? "commit" : "remove",
+			    conf.spool, strerror(p.err));
+		errno = p.err;
+		return -1;
+	}
+	if (op != 'c')
+		return 0;
+	c = CMSG_FIRSTHDR(&mh);
+	if (c == NULL || c->cmsg_level != SOL_SOCKET ||
+	    c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(sizeof(int))) {
+		if (err)
+			snprintf(err, errlen, "unable to create a file in %s: no "
+			    "descriptor from the helper", conf.spool);
+		return -1;
+	}
+	memcpy(&fd, CMSG_DATA(c), sizeof(int));
+	p.id[QID_LEN] = '\0';
+	strlcpy(id_out, p.id, QID_LEN + 1);
+	return fd;
+}
+
+/*
+ * In a setgid run for an ordinary user: start the drop helper, which
+ * keeps the group, and give the group up here for good.  Returns 0, or
+ * -1 with err set.
+ */
+int
+queue_drop(char *err, size_t errlen)
+{
+	int sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1) {
+		snprintf(err, errlen, "unable to start the spool helper: %s",
 		    strerror(errno));
+		return -1;
+	}
+	switch (fork()) {
+	case -1:
+		snprintf(err, errlen, "unable to start the spool helper: %s",
+		    strerror(errno));
+		close(sv[0]);
+		close(sv[1]);
+		return -1;
+	case 0:
+		close(sv[0]);
+		helper_main(sv[1]);
+	}
+	close(sv[1]);
+	helper = sv[0];
+	priv_drop_group();
+	return 0;
+}
+
+/*
+ * Intake keeps SPOOL_RESERVE free (REQUIREMENTS Q-5), so that queue
+ * runs can still record state and queue bounces.
+ */
+static int
+room(int fd, char *err, size_t errlen)
+{
+	unsigned long long avail;
+	struct statvfs sv;
+
+	if (fstatvfs(fd, &sv) == -1)
+		return 0;	/* cannot tell; the writes will */
+	avail = (unsigned long long)sv.f_bavail * sv.f_frsize;
+	if (avail >= SPOOL_RESERVE)
+		return 0;
+	snprintf(err, errlen, "unable to queue: %llu KB free in %s, less than "
+	    "the reserve of %d KB", avail / 1024, conf.spool,
+	    SPOOL_RESERVE / 1024);
+	return -1;
+}
+
+/*
+ * Start a new queue file in tmp/.  intake is set for a message taken
+ * from a caller, which must leave the spool's reserve free; bounces and
+ * notices may use it.
+ */
+int
+queue_create(struct qw *w, int intake, char *err, size_t errlen)
+{
+	memset(w, 0, sizeof(*w));
+	w->intake = intake;
+	if (helper != -1)
+		w->fd = helper_call('c', NULL, w->id, err, errlen);
+	else {
+		sig_active = 0;
+		w->fd = tmp_create(w->id);
+		if (w->fd == -1)
+			snprintf(err, errlen, "unable to create a file in %s/tmp: "
+			    "%s", conf.spool, strerror(errno));
+	}
+	if (w->fd == -1)
+		return -1;
+	spath(w->tmppath, sizeof(w->tmppath), "tmp", w->id);
+	if (helper == -1) {
+		strlcpy(sig_tmppath, w->tmppath, sizeof(sig_tmppath));
+		sig_active = 1;
+	}
+	if (intake && room(w->fd, err, errlen) == -1) {
+		queue_abort(w);
 		return -1;
 	}
 	return append(w, MAGIC, MAGIC_LEN);	/* cannot fail: the buffer is empty */
@@ -289,7 +589,7 @@ queue_write(struct qw *w, const void *buf, size_t len)
 int
 queue_commit(struct qw *w, const struct envelope *e, char *err, size_t errlen)
 {
-	char num[32], end[48], path[4096];
+	char num[32], end[48];
 	size_t i;
 	int utf8 = 0;
 
@@ -316,21 +616,19 @@ queue_commit(struct qw *w, const struct envelope *e, char *err, size_t errlen)
 		goto werr;
 	if (fsync(w->fd) == -1)
 		goto werr;
+	if (w->intake && room(w->fd, err, errlen) == -1) {
+		queue_abort(w);
+		return -1;
+	}
 	if (close(w->fd) == -1) {
 		w->fd = -1;
 		goto werr;
 	}
 	w->fd = -1;
-	if (spath(path, sizeof(path), "queue", w->id) == -1 ||
-	    rename(w->tmppath, path) == -1)
-		goto werr;
 	sig_active = 0;
-	if (fsync_dir("queue", err, errlen) == -1) {
-		/* Not durable, so not accepted: take it back. */
-		unlink(path);
-		return -1;
-	}
-	return 0;
+	if (helper != -1)
+		return helper_call('r', w->id, NULL, err, errlen) == -1 ? -1 : 0;
+	return tmp_commit(w->id, err, errlen);
 werr:
 	snprintf(err, errlen, "unable to write %s: %s", w->tmppath,
 	    strerror(w->err ? w->err : errno ? errno : EIO));
@@ -338,18 +636,27 @@ werr:
 	return -1;
 }
 
-/* Write out what w buffers, so that the file can be read back. */
+/*
+ * A new descriptor on the file w is writing, positioned at the start of
+ * the message, to read back what was written.  The caller closes it and
+ * writes no more to w.  Returns -1 with errno set on failure.
+ */
 int
-queue_sync(struct qw *w)
+queue_reread(struct qw *w)
 {
-	return flush(w);
-}
+	int fd;
 
-/* Position fd, open on a message file, at the start of the message. */
-int
-queue_skip(int fd)
-{
-	return lseek(fd, (off_t)MAGIC_LEN, SEEK_SET) == -1 ? -1 : 0;
+	if (flush(w) == -1) {
+		errno = w->err;
+		return -1;
+	}
+	if ((fd = fcntl(w->fd, F_DUPFD_CLOEXEC, 0)) == -1)
+		return -1;
+	if (lseek(fd, (off_t)MAGIC_LEN, SEEK_SET) == -1) {
+		close(fd);
+		return -1;
+	}
+	return fd;
 }
 
 /*
@@ -361,8 +668,10 @@ queue_replace(struct qw *w, struct qw *n)
 {
 	queue_abort(w);
 	memcpy(w, n, sizeof(*w));
-	strlcpy(sig_tmppath, w->tmppath, sizeof(sig_tmppath));
-	sig_active = 1;
+	if (helper == -1) {
+		strlcpy(sig_tmppath, w->tmppath, sizeof(sig_tmppath));
+		sig_active = 1;
+	}
 }
 
 /* Give up on a file being written and remove it. */
@@ -375,12 +684,18 @@ queue_abort(struct qw *w)
 		close(w->fd);
 		w->fd = -1;
 	}
-	unlink(w->tmppath);
+	if (helper != -1)
+		helper_call('u', w->id, NULL, NULL, 0);
+	else
+		unlink(w->tmppath);
 	sig_active = 0;
 	errno = save;
 }
 
-/* From a signal handler: remove the file being written, if any. */
+/*
+ * From a signal handler: remove the file being written, if any.  (With
+ * the drop helper, the helper removes it when this process is gone.)
+ */
 void
 queue_sigabort(void)
 {
@@ -389,27 +704,20 @@ queue_sigabort(void)
 }
 
 /*
- * Open queue/ID and read its envelope into m.  For delivery, take an
- * exclusive flock first and check the file is still linked, so that a
- * run never works on a message another run has finished, and check the
- * message against its length and CRC; a listing reads the envelope
- * only.  Returns 0, Q_BUSY, Q_CORRUPT (err says why) or -1 (err says
+ * Open queue/ID and read its envelope into m (msg_load()).  For
+ * delivery, take an exclusive flock first and check that the locked
+ * file is still queue/ID, so that a run never works on a message that
+ * another run finished, moved or replaced while it waited (REQUIREMENTS
+ * Q-7).  Returns 0, Q_BUSY, Q_CORRUPT (err says why) or -1 (err says
  * why).
  */
 static int
 msg_open(const char *id, struct qmsg *m, int deliver, char *err,
     size_t errlen)
 {
-	char path[4096], tail[96], head[MAGIC_LEN], *env = NULL, *e;
-	long long n;
-	uint32_t crc;
-	long long off, envlen, left;
-	uint32_t c = 0;
-	struct stat st;
-	char buf[16384];
-	ssize_t r;
-	size_t tl;
-	int rc = Q_CORRUPT;
+	char path[4096];
+	struct stat st, now;
+	int fd;
 
 	memset(m, 0, sizeof(*m));
 	m->fd = -1;
@@ -417,33 +725,59 @@ msg_open(const char *id, struct qmsg *m, int deliver, char *err,
 		snprintf(err, errlen, "%s: not a queue id", id);
 		return -1;
 	}
-	strlcpy(m->id, id, sizeof(m->id));
 	if (spath(path, sizeof(path), "queue", id) == -1 ||
-	    (m->fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
+	    (fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
 		if (errno == ENOENT)
 			return Q_BUSY;
 		snprintf(err, errlen, "unable to open %s: %s", path,
 		    strerror(errno));
 		return -1;
 	}
-	if (deliver && flock(m->fd, LOCK_EX | LOCK_NB) == -1) {
-		msg_close(m);
+	if (deliver && flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		close(fd);
 		if (errno == EWOULDBLOCK)
 			return Q_BUSY;
 		snprintf(err, errlen, "unable to lock %s: %s", path,
 		    strerror(errno));
 		return -1;
 	}
-	if (fstat(m->fd, &st) == -1) {
+	if (fstat(fd, &st) == -1) {
 		snprintf(err, errlen, "unable to stat %s: %s", path,
 		    strerror(errno));
-		msg_close(m);
+		close(fd);
 		return -1;
 	}
-	if (st.st_nlink == 0) {		/* another run finished it */
-		msg_close(m);
+	if (deliver && (st.st_nlink == 0 || lstat(path, &now) == -1 ||
+	    now.st_ino != st.st_ino || now.st_dev != st.st_dev)) {
+		close(fd);	/* another run finished it */
 		return Q_BUSY;
 	}
+	return msg_load(id, fd, &st, m, deliver, err, errlen);
+}
+
+/*
+ * Read the envelope of queue file fd (named id, with st from fstat) into
+ * m, which then owns fd; with deliver, also check the message against
+ * its length and CRC.  Returns as msg_open() does.
+ */
+static int
+msg_load(const char *id, int fd, const struct stat *stp, struct qmsg *m,
+    int deliver, char *err, size_t errlen)
+{
+	char tail[96], head[MAGIC_LEN], *env = NULL, *e;
+	long long n;
+	uint32_t crc;
+	long long off, envlen, left;
+	uint32_t c = 0;
+	struct stat st = *stp;
+	char buf[16384];
+	ssize_t r;
+	size_t tl;
+	int rc = Q_CORRUPT;
+
+	memset(m, 0, sizeof(*m));
+	strlcpy(m->id, id, sizeof(m->id));
+	m->fd = fd;
 	if (!S_ISREG(st.st_mode) || st.st_nlink != 1) {
 		snprintf(err, errlen, "not a plain file");
 		goto bad;
@@ -690,12 +1024,13 @@ msg_close(struct qmsg *m)
 }
 
 /*
- * Load state/ID into m.  No file means no attempt yet.  A state file
+ * Load state/ID into m, from fd when it is not -1 (then closed).  No
+ * file means no attempt yet.  A state file
  * that does not parse is ignored with a warning: the worst outcome is
  * that recipients already served are sent the message again.
  */
 static void
-state_read(struct qmsg *m)
+state_read(struct qmsg *m, int fd)
 {
 	char path[4096], line[REPLY_TEXT_MAX + 64], *v;
 	long long x;
@@ -703,9 +1038,15 @@ state_read(struct qmsg *m)
 	size_t i;
 	FILE *fp;
 
-	if (spath(path, sizeof(path), "state", m->id) == -1 ||
-	    (fp = fopen(path, "re")) == NULL)
+	if (spath(path, sizeof(path), "state", m->id) == -1)
 		return;
+	if (fd == -1)
+		fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1 || (fp = fdopen(fd, "r")) == NULL) {
+		if (fd != -1)
+			close(fd);
+		return;
+	}
 	if (fgets(line, sizeof(line), fp) == NULL ||
 	    strcmp(line, "outbox-state 1\n") != 0)
 		goto bad;
@@ -772,7 +1113,7 @@ state_write(struct qmsg *m, char *err, size_t errlen)
 	}
 	unlink(tmp);	/* debris of a run that died */
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-	    0600);
+	    0640);
 	if (fd == -1 || (fp = fdopen(fd, "w")) == NULL) {
 		snprintf(err, errlen, "unable to create %s: %s", tmp,
 		    strerror(errno));
@@ -929,12 +1270,13 @@ notice_end(struct qw *w, int fd, long long off, long long len, int full,
 /*
  * Queue a delivery status notification (RFC 3464) for the recipients
  * of m in state R_FAILED, from MAILER-DAEMON with the null sender, to
- * the envelope sender or its errors-to address; with RET=FULL it holds
- * the whole message, else its header.  The new message's id is copied
- * to bid_out.  Returns 0, or -1 with err set.
+ * rcpt; with RET=FULL, or full set, it holds the whole message, else
+ * its header.  The new message's id is copied to bid_out.  Returns 0,
+ * or -1 with err set.
  */
 static int
-bounce(struct qmsg *m, char *bid_out, char *err, size_t errlen)
+bounce(struct qmsg *m, const char *rcpt, int full, char *bid_out, char *err,
+    size_t errlen)
 {
 	struct addrlist to = { 0 };
 	char arr[64], boundary[64], status[16];
@@ -942,13 +1284,13 @@ bounce(struct qmsg *m, char *bid_out, char *err, size_t errlen)
 	const char *t;
 	struct qw *w;
 	size_t i;
-	int rc = -1, full = m->ret && strcasecmp(m->ret, "FULL") == 0;
+	int rc = -1;
 
-	if (addr_rcpt(m->errors_to ? m->errors_to : m->sender, &to, err,
-	    errlen) == -1)
+	full |= m->ret && strcasecmp(m->ret, "FULL") == 0;
+	if (addr_rcpt(rcpt, &to, err, errlen) == -1)
 		return -1;
 	w = xmalloc(sizeof(*w));
-	if (queue_create(w, err, errlen) == -1)
+	if (queue_create(w, 0, err, errlen) == -1)
 		goto out;
 	msg_date(arr, sizeof(arr), (time_t)m->time);
 	notice_start(w, to.v[0], "Undelivered Mail Returned to Sender", 1,
@@ -1026,7 +1368,7 @@ queue_return(struct qw *w, const struct envelope *orig, const char *why,
 		goto out;
 	}
 	n = xmalloc(sizeof(*n));
-	if (queue_create(n, err, errlen) == -1) {
+	if (queue_create(n, 0, err, errlen) == -1) {
 		free(n);
 		goto out;
 	}
@@ -1056,33 +1398,94 @@ out:
 }
 
 /*
+ * A refused bounce (m has the null sender) goes to admin, whole, as a
+ * notice of its own, unless it was for admin already: then, as when
+ * there is no admin, it stays in failed/ and the log says so.  Never a
+ * bounce of a bounce to a sender.  Returns 0, or -1 to try again later.
+ */
+static int
+double_bounce(struct qmsg *m, struct addrlist *more)
+{
+	char err[ERR_MAX], bid[QID_LEN + 1];
+	size_t i;
+
+	for (i = 0; conf.admin && i < m->nrcpt; i++)
+		if (m->rcpt[i].state == R_FAILED &&
+		    strcasecmp(m->rcpt[i].addr, conf.admin) == 0)
+			break;
+	if (conf.admin == NULL || i < m->nrcpt) {
+		logmsg(LOG_ERR, "%s: undeliverable bounce kept in %s/failed",
+		    m->id, conf.spool);
+		return 0;
+	}
+	if (bounce(m, conf.admin, 1, bid, err, sizeof(err)) == -1) {
+		logmsg(LOG_ERR, "%s: unable to pass the undeliverable bounce to "
+		    "<%s>, will retry: %s", m->id, conf.admin, err);
+		return -1;
+	}
+	logmsg(LOG_WARNING, "%s: undeliverable bounce passed to <%s>: %s",
+	    m->id, conf.admin, bid);
+	addrlist_push(more, bid);
+	return 0;
+}
+
+/* The name of m's mark in state/ (queue_sending()). */
+static int
+mark_path(char *path, size_t cap, const char *id)
+{
+	char name[QID_LEN + 9];
+
+	snprintf(name, sizeof(name), "%s.sending", id);
+	return spath(path, cap, "state", name);
+}
+
+/*
+ * Just before the final dot of m: mark it as maybe at the server.  When
+ * this process dies before settle() records the server's answer, the
+ * next run finds the mark and logs a possible duplicate (the one RFC
+ * 5321 section 6.1 accepts).  The mark has to outlive a process, not a
+ * crash of the host, so it is not synced.
+ */
+void
+queue_sending(const struct qmsg *m)
+{
+	char path[4096];
+	int fd;
+
+	if (mark_path(path, sizeof(path), m->id) == 0 &&
+	    (fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+	    0600)) != -1)
+		close(fd);
+}
+
+/*
  * After an attempt: bounce newly failed recipients, then record the
  * state, then remove the message if nobody is left.  The order keeps
  * the promise: a recipient is marked done only when its bounce is on
  * disk, and the message goes only when every recipient is done.
- * A bounce's id is added to more.  Returns 1 if recipients remain.
+ * A bounce's id is added to more.  Returns 1 if recipients remain, 0
+ * if none, -1 if the state could not be recorded (the run must stop:
+ * what it sends next might be sent again).
  */
 static int
 settle(struct qmsg *m, struct addrlist *more)
 {
 	char err[ERR_MAX], path[4096], bid[QID_LEN + 1] = "";
+	const char *to = m->errors_to ? m->errors_to : m->sender;
 	size_t i, failed = count(m, R_FAILED), pending;
+	int again = 0, rc;
 
-	if (failed && m->sender[0] == '\0') {
-		/* Never a bounce of a bounce: it stays in failed/ and the log. */
-		logmsg(LOG_ERR, "%s: undeliverable bounce kept in %s/failed",
-		    m->id, conf.spool);
-	} else if (failed && m->notify && !contains(m->notify, "FAILURE")) {
+	if (failed && m->sender[0] == '\0')
+		again = double_bounce(m, more) == -1;
+	else if (failed && m->notify && !contains(m->notify, "FAILURE")) {
 		/* The sender asked for no bounce (RFC 3461 4.1). */
 		logmsg(LOG_WARNING, "%s: undeliverable, kept in %s/failed; no "
 		    "bounce (NOTIFY=%s)", m->id, conf.spool, m->notify);
 	} else if (failed) {
-		if (bounce(m, bid, err, sizeof(err)) == -1) {
+		if (bounce(m, to, 0, bid, err, sizeof(err)) == -1) {
 			logmsg(LOG_ERR, "%s: unable to queue a bounce, will "
 			    "retry: %s", m->id, err);
-			for (i = 0; i < m->nrcpt; i++)
-				if (m->rcpt[i].state == R_FAILED)
-					m->rcpt[i].state = R_PENDING;
+			again = 1;
 		} else {
 			logmsg(LOG_INFO, "%s: sender non-delivery notification: "
 			    "%s", m->id, bid);
@@ -1091,7 +1494,7 @@ settle(struct qmsg *m, struct addrlist *more)
 	}
 	for (i = 0; i < m->nrcpt; i++)
 		if (m->rcpt[i].state == R_FAILED)
-			m->rcpt[i].state = R_BOUNCED;
+			m->rcpt[i].state = again ? R_PENDING : R_BOUNCED;
 	pending = count(m, R_PENDING);
 	if (pending == 0 && count(m, R_BOUNCED) == 0) {
 		/* All sent.  A stale state file alone is harmless. */
@@ -1102,39 +1505,66 @@ settle(struct qmsg *m, struct addrlist *more)
 				unlink(path);
 			logmsg(LOG_INFO, "%s: removed", m->id);
 		}
-		return 0;
+		rc = 0;
+	} else if (state_write(m, err, sizeof(err)) == -1) {
+		logmsg(LOG_ERR, "%s: unable to record delivery state%s: %s",
+		    m->id, count(m, R_SENT) ? "; recipients served may get it "
+		    "again, possible duplicate" : "", err);
+		rc = -1;
+	} else {
+		if (pending == 0)
+			move_to(m->id, "failed", "undeliverable, bounced");
+		rc = pending > 0;
 	}
-	if (state_write(m, err, sizeof(err)) == -1)
-		logmsg(LOG_ERR, "%s: unable to record delivery state: %s",
-		    m->id, err);
-	if (pending == 0)
-		move_to(m->id, "failed", "undeliverable, bounced");
-	return pending > 0;
+	if (mark_path(path, sizeof(path), m->id) == 0)
+		unlink(path);
+	return rc;
 }
 
-/* Remove tmp/ files older than TMP_MAXAGE: debris of dead intakes. */
+/*
+ * Debris: tmp/ files older than TMP_MAXAGE, left by intakes that died,
+ * and state files (and marks) whose message is gone, left by runs that
+ * died between removing a message and its state.
+ */
 static void
-clean_tmp(void)
+clean_spool(void)
 {
-	char path[4096];
+	char path[4096], id[QID_LEN + 1];
 	struct dirent *d;
 	struct stat st;
 	time_t now = time(NULL);
 	DIR *dp;
 
-	if (spath(path, sizeof(path), "tmp", NULL) == -1 ||
-	    (dp = opendir(path)) == NULL)
-		return;
-	while ((d = readdir(dp)) != NULL) {
-		if (d->d_name[0] == '.')
-			continue;
-		if (fstatat(dirfd(dp), d->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-		    now - st.st_mtime > TMP_MAXAGE &&
-		    unlinkat(dirfd(dp), d->d_name, 0) == 0)
-			logmsg(LOG_NOTICE, "removed stale %s/tmp/%s", conf.spool,
-			    d->d_name);
+	if (spath(path, sizeof(path), "tmp", NULL) == 0 &&
+	    (dp = opendir(path)) != NULL) {
+		while ((d = readdir(dp)) != NULL) {
+			if (d->d_name[0] == '.')
+				continue;
+			if (fstatat(dirfd(dp), d->d_name, &st,
+			    AT_SYMLINK_NOFOLLOW) == 0 &&
+			    now - st.st_mtime > TMP_MAXAGE &&
+			    unlinkat(dirfd(dp), d->d_name, 0) == 0)
+				logmsg(LOG_NOTICE, "removed stale %s/tmp/%s",
+				    conf.spool, d->d_name);
+		}
+		closedir(dp);
 	}
-	closedir(dp);
+	if (spath(path, sizeof(path), "state", NULL) == 0 &&
+	    (dp = opendir(path)) != NULL) {
+		while ((d = readdir(dp)) != NULL) {
+			if (strlen(d->d_name) < QID_LEN || d->d_name[0] == '.')
+				continue;
+			memcpy(id, d->d_name, QID_LEN);
+			id[QID_LEN] = '\0';
+			if (spath(path, sizeof(path), "queue", id) == 0 &&
+			    access(path, F_OK) == -1 && errno == ENOENT &&
+			    fstatat(dirfd(dp), d->d_name, &st,
+			    AT_SYMLINK_NOFOLLOW) == 0 &&
+			    now - st.st_mtime > STATE_ORPHAN_AGE)
+				unlinkat(dirfd(dp), d->d_name, 0);
+		}
+		closedir(dp);
+	}
 }
 
 static int
@@ -1200,15 +1630,6 @@ attempt(struct qmsg *m, const char *why)
 		escape(m->error, sizeof(m->error), why, strlen(why));
 }
 
-/*
- * Deliver queued messages: the one named by only, or those that sel
- * selects, or with neither every message in the queue (then under the
- * queue lock, so two whole runs never overlap; a second one returns 0 at
- * once).  One SMTP session serves
- * all; when the smart host cannot be reached, the run stops there.
- * Returns EX_OK when nothing it tried is left, EX_TEMPFAIL when some is,
- * EX_CONFIG when the configuration stops delivery.
- */
 /* Does m match the selection (see struct qsel)? */
 static int
 selected(const struct qmsg *m, const struct qsel *sel)
@@ -1255,8 +1676,39 @@ contains(const char *s, const char *pat)
 	return n == 0;
 }
 
+/*
+ * Seconds a message that has failed attempts times waits before the
+ * next attempt, when runs back off.
+ */
+static long long
+backoff_delay(int attempts)
+{
+	long long d = BACKOFF_MIN;
+
+	while (--attempts > 0 && d < BACKOFF_MAX)
+		d *= 2;
+	return d < BACKOFF_MAX ? d : BACKOFF_MAX;
+}
+
+/* When m may be tried next in a run that backs off; 0: now. */
+static long long
+next_attempt(const struct qmsg *m)
+{
+	return m->attempts > 0 ? m->last + backoff_delay(m->attempts) : 0;
+}
+
+/*
+ * Deliver queued messages: the one named by only, or those that sel
+ * selects, or with neither every message in the queue (then under the
+ * queue lock, so two whole runs never overlap; a second one returns 0 at
+ * once).  A whole run with backoff set skips the messages whose backoff
+ * has not passed; a message named or selected goes at once.  One SMTP
+ * session serves all; when the smart host cannot be reached, the run
+ * stops there.  Returns EX_OK when nothing it tried is left, EX_TEMPFAIL
+ * when some is, EX_CONFIG when the configuration stops delivery.
+ */
 int
-queue_run(const char *only, const struct qsel *sel)
+queue_run(const char *only, const struct qsel *sel, int backoff)
 {
 	struct addrlist ids = { 0 };
 	struct tls *tls = NULL;
@@ -1264,7 +1716,7 @@ queue_run(const char *only, const struct qsel *sel)
 	enum smtp_fail cls;
 	char err[ERR_MAX], why[ERR_MAX + 64], path[4096];
 	struct qmsg m;
-	size_t i, k, nlisted = 0;
+	size_t i, k, nlisted = 0, waiting = 0;
 	int lockfd = -1, rc = EX_OK, r;
 
 	if (queue_init(err, sizeof(err)) == -1) {
@@ -1284,12 +1736,13 @@ queue_run(const char *only, const struct qsel *sel)
 			close(lockfd);
 			return EX_OK;
 		}
-		clean_tmp();
+		clean_spool();
 		if (list_ids(&ids, err, sizeof(err)) == -1) {
 			logmsg(LOG_ERR, "%s", err);
 			close(lockfd);
 			return EX_TEMPFAIL;
 		}
+		nlisted = ids.n;
 	} else if (only == NULL) {
 		/* A selection: per-message locks keep runs apart. */
 		if (list_ids(&ids, err, sizeof(err)) == -1) {
@@ -1297,8 +1750,11 @@ queue_run(const char *only, const struct qsel *sel)
 			return EX_TEMPFAIL;
 		}
 		nlisted = ids.n;
-	} else
+		backoff = 0;
+	} else {
 		addrlist_push(&ids, only);
+		backoff = 0;
+	}
 
 	/* ids grows while we go: bounces queued by this run come last. */
 	for (i = 0; i < ids.n; i++) {
@@ -1314,7 +1770,12 @@ queue_run(const char *only, const struct qsel *sel)
 			rc = EX_TEMPFAIL;
 			continue;
 		}
-		state_read(&m);
+		state_read(&m, -1);
+		if (mark_path(path, sizeof(path), m.id) == 0 &&
+		    unlink(path) == 0)
+			logmsg(LOG_WARNING, "%s: possible duplicate: an earlier "
+			    "run ended after sending the message, before it "
+			    "recorded the server's answer", m.id);
 		/* Bounces queued by this run (after nlisted) always go. */
 		if (sel != NULL && i < nlisted && !selected(&m, sel)) {
 			msg_close(&m);
@@ -1327,12 +1788,22 @@ queue_run(const char *only, const struct qsel *sel)
 			    (long long)(time(NULL) - m.time) / 86400,
 			    m.error[0] ? m.error : "none");
 			fail_pending(&m, why);
-			settle(&m, &ids);
+			r = settle(&m, &ids);
 			msg_close(&m);
+			if (r == -1)
+				break;
 			continue;
 		}
 		if (count(&m, R_PENDING) == 0) {	/* cleanup was interrupted */
-			settle(&m, &ids);
+			r = settle(&m, &ids);
+			msg_close(&m);
+			if (r == -1)
+				break;
+			continue;
+		}
+		if (backoff && i < nlisted && time(NULL) < next_attempt(&m)) {
+			waiting++;
+			rc = EX_TEMPFAIL;
 			msg_close(&m);
 			continue;
 		}
@@ -1372,12 +1843,16 @@ queue_run(const char *only, const struct qsel *sel)
 			smtp_close(s);
 			s = NULL;
 		}
-		if (settle(&m, &ids))
-			rc = EX_TEMPFAIL;
+		k = (size_t)settle(&m, &ids);
 		msg_close(&m);
-		if (r == -1)
-			break;	/* the session broke: try again next run */
+		if (k != 0)
+			rc = EX_TEMPFAIL;
+		if (r == -1 || k == (size_t)-1)
+			break;	/* try again next run */
 	}
+	if (waiting)
+		logmsg(LOG_INFO, "%zu message%s waiting for their next attempt",
+		    waiting, waiting == 1 ? "" : "s");
 	if (s != NULL)
 		smtp_close(s);
 	tls_free(tls);
@@ -1387,19 +1862,125 @@ queue_run(const char *only, const struct qsel *sel)
 	return rc;
 }
 
-/* -bp: every queued message with its envelope and delivery state. */
+/*
+ * Become the identity that runs the queue, the spool's owner
+ * (REQUIREMENTS P-4): root switches to it when that is another user,
+ * anyone else must be it.  Returns 0, or an exit code with err set.
+ */
+int
+queue_runner(char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (stat(conf.spool, &st) == -1) {
+		if (errno == ENOENT && !setgid_mode)
+			return 0;	/* queue_init() makes it ours */
+		snprintf(err, errlen, "unable to use the spool %s: %s",
+		    conf.spool, strerror(errno));
+		return EX_TEMPFAIL;
+	}
+	if (geteuid() == 0 && st.st_uid != 0) {
+		priv_become(st.st_uid, st.st_gid);
+		return 0;
+	}
+	if (geteuid() == 0 || geteuid() == st.st_uid) {
+		if (setgid_mode)
+			priv_drop_group();
+		return 0;
+	}
+	snprintf(err, errlen, "only root or the owner of %s (uid %u) runs the "
+	    "queue; queued mail goes with the next queue run", conf.spool,
+	    (unsigned)st.st_uid);
+	return EX_NOPERM;
+}
+
+/* May the caller see and delete any message (not only its own)? */
+static int
+queue_admin(void)
+{
+	struct stat st;
+
+	return geteuid() == 0 || (stat(conf.spool, &st) == 0 &&
+	    st.st_uid == getuid());
+}
+
+/*
+ * -qD: remove queued message id, without a bounce; root, the spool's
+ * owner or the user who queued it may.  A message being delivered is
+ * left alone.  With the spool group, this reads no file's contents.
+ * Returns an exit code, with the reason said on stderr.
+ */
+int
+queue_delete(const char *id)
+{
+	char path[4096], err[ERR_MAX];
+	struct stat st, now;
+	int fd, rc = EX_OK;
+
+	if (strlen(id) != QID_LEN || strspn(id, "0123456789abcdef") != QID_LEN) {
+		say("%s: not a queue id", id);
+		return EX_USAGE;
+	}
+	if (spath(path, sizeof(path), "queue", id) == -1 ||
+	    (fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
+		say("%s: %s", id, errno == ENOENT ? "no such message in the "
+		    "queue" : strerror(errno));
+		return errno == ENOENT ? EX_NOINPUT : EX_TEMPFAIL;
+	}
+	if (fstat(fd, &st) == -1 || (!queue_admin() && st.st_uid != getuid())) {
+		say("%s: not your message", id);
+		close(fd);
+		return EX_NOPERM;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		say("%s: being delivered now; try again later", id);
+		close(fd);
+		return EX_TEMPFAIL;
+	}
+	if (lstat(path, &now) == -1 || now.st_ino != st.st_ino) {
+		say("%s: no such message in the queue", id);
+		rc = EX_NOINPUT;
+	} else if (unlink(path) == -1) {
+		say("unable to remove %s: %s", path, strerror(errno));
+		rc = EX_TEMPFAIL;
+	} else {
+		if (fsync_dir("queue", err, sizeof(err)) == -1)
+			say("%s", err);
+		logmsg(LOG_NOTICE, "%s: deleted by uid %u", id,
+		    (unsigned)getuid());
+	}
+	close(fd);
+	return rc;
+}
+
+/* One message of a listing: its files, opened before the group goes. */
+struct entry {
+	char	id[QID_LEN + 1];
+	int	qfd, sfd;		/* -1: open when shown */
+	struct stat st;
+};
+
+/*
+ * -bp, mailq: every queued message with its envelope and delivery state;
+ * an ordinary user sees only their own.  In a setgid run the files are
+ * opened with the group, which is then given up before any is read.
+ */
 int
 queue_list(void)
 {
 	struct addrlist ids = { 0 };
-	char err[ERR_MAX], when[64];
-	long long total = 0, age;
+	char err[ERR_MAX], when[64], path[4096];
+	long long total = 0, age, next;
+	struct entry *ent;
 	struct qmsg m;
-	size_t i, k, shown = 0;
+	size_t i, k, n = 0, shown = 0;
 	struct tm tm;
 	time_t t;
+	int all = queue_admin(), r;
 
 	if (list_ids(&ids, err, sizeof(err)) == -1) {
+		if (setgid_mode)
+			priv_drop_group();
 		if (errno == ENOENT) {
 			printf("Mail queue is empty\n");
 			return EX_OK;
@@ -1407,32 +1988,79 @@ queue_list(void)
 		say("%s", err);
 		return EX_TEMPFAIL;
 	}
+	ent = xcalloc(ids.n + 1, sizeof(*ent));
 	for (i = 0; i < ids.n; i++) {
-		int r = msg_open(ids.v[i], &m, 0, err, sizeof(err));
-
-		if (r == Q_BUSY)
-			continue;
-		if (r != 0) {
-			printf("%s  (unreadable: %s)\n", ids.v[i], err);
+		strlcpy(ent[n].id, ids.v[i], sizeof(ent[n].id));
+		ent[n].qfd = ent[n].sfd = -1;
+		if (all && !setgid_mode) {
+			n++;
 			continue;
 		}
-		state_read(&m);
+		if (spath(path, sizeof(path), "queue", ids.v[i]) == -1 ||
+		    (ent[n].qfd = open(path, O_RDONLY | O_NOFOLLOW |
+		    O_CLOEXEC)) == -1)
+			continue;
+		if (fstat(ent[n].qfd, &ent[n].st) == -1 ||
+		    (!all && ent[n].st.st_uid != getuid())) {
+			close(ent[n].qfd);
+			continue;
+		}
+		if (spath(path, sizeof(path), "state", ids.v[i]) == 0)
+			ent[n].sfd = open(path, O_RDONLY | O_NOFOLLOW |
+			    O_CLOEXEC);
+		n++;
+	}
+	if (setgid_mode)
+		priv_drop_group();
+	for (i = 0; i < n; i++) {
+		if (ent[i].qfd == -1)
+			r = msg_open(ent[i].id, &m, 0, err, sizeof(err));
+		else
+			r = msg_load(ent[i].id, ent[i].qfd, &ent[i].st, &m, 0,
+			    err, sizeof(err));
+		if (r == Q_BUSY) {
+			if (ent[i].sfd != -1)
+				close(ent[i].sfd);
+			continue;
+		}
+		if (r != 0) {
+			printf("%s  (unreadable: %s)\n", ent[i].id, err);
+			if (ent[i].sfd != -1)
+				close(ent[i].sfd);
+			continue;
+		}
+		state_read(&m, ent[i].sfd);
 		t = (time_t)m.time;
 		localtime_r(&t, &tm);
 		strftime(when, sizeof(when), "%a %b %e %H:%M:%S", &tm);
 		age = (long long)(time(NULL) - t);
 		printf("%s %9lld  %s  (%lldh%02lldm)  <%s>\n", m.id, m.body_len,
 		    when, age / 3600, age % 3600 / 60, m.sender);
+		if (m.attempts > 0) {
+			t = (time_t)m.last;
+			localtime_r(&t, &tm);
+			strftime(when, sizeof(when), "%a %b %e %H:%M:%S", &tm);
+			printf("    attempts: %d, last %s\n", m.attempts, when);
+			next = next_attempt(&m);
+			t = (time_t)next;
+			localtime_r(&t, &tm);
+			strftime(when, sizeof(when), "%a %b %e %H:%M:%S", &tm);
+			printf("    next attempt: the next queue run%s%s\n",
+			    conf.backoff ? ", not before " : "",
+			    conf.backoff ? when : "");
+		}
 		if (m.error[0])
-			printf("    (attempt %d: %s)\n", m.attempts, m.error);
+			printf("    last error: %s\n", m.error);
 		for (k = 0; k < m.nrcpt; k++)
-			printf("    <%s>%s\n", m.rcpt[k].addr,
-			    m.rcpt[k].state == R_SENT ? "  sent" :
-			    m.rcpt[k].state == R_BOUNCED ? "  failed, bounced" : "");
+			printf("    <%s>  %s\n", m.rcpt[k].addr,
+			    m.rcpt[k].state == R_SENT ? "sent" :
+			    m.rcpt[k].state == R_BOUNCED ? "failed, bounced" :
+			    "pending");
 		total += m.body_len;
 		shown++;
 		msg_close(&m);
 	}
+	free(ent);
 	addrlist_free(&ids);
 	if (shown == 0)
 		printf("Mail queue is empty\n");

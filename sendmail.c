@@ -43,6 +43,8 @@ struct opts {
 	long long	 interval;	/* -q<interval> in seconds; 0: one run */
 	int		 selecting;	/* -qI, -qR or -qS given */
 	struct qsel	 sel;
+	int		 deleting;	/* -qD: the ids in del and operands */
+	struct addrlist	 del;
 };
 
 /* The caller, from the real uid (REQUIREMENTS P-3). */
@@ -77,6 +79,7 @@ usage(void)
 	    "              [-oeX | -eX] [-oi] [-o option] [--] recipient ...\n"
 	    "       outbox [-v] [-C file] -q[interval] [-qIid] [-qRrcpt] "
 	    "[-qSsender]\n"
+	    "       outbox [-C file] -qD id ...\n"
 	    "       outbox [-C file] -bp\n");
 	exit(EX_USAGE);
 }
@@ -299,6 +302,12 @@ dash_q(const char *v, struct opts *o)
 	o->mode = M_QUEUE;
 	if (*v == '\0' || strcmp(v, "f") == 0)
 		return;
+	if (*v == 'D') {
+		o->deleting = 1;
+		if (v[1] != '\0')
+			addrlist_push(&o->del, v + 1);
+		return;
+	}
 	if (*v == '!') {
 		neg = 1;
 		v++;
@@ -329,7 +338,7 @@ dash_q(const char *v, struct opts *o)
 		return;
 bad:
 	say("bad queue option -q%s: want -q, -q<interval> (like -q5m), "
-	    "-qI<id>, -qR<recipient> or -qS<sender>", v);
+	    "-qI<id>, -qR<recipient>, -qS<sender> or -qD<id>", v);
 	usage();
 }
 
@@ -533,7 +542,7 @@ submit_one(struct input *in, const struct intake *ik, struct envelope *e,
 
 	*returned = 0;
 	w = xmalloc(sizeof(*w));
-	if (queue_create(w, err, errlen) == -1) {
+	if (queue_create(w, 1, err, errlen) == -1) {
 		free(w);
 		return EX_TEMPFAIL;
 	}
@@ -585,11 +594,17 @@ submit_one(struct input *in, const struct intake *ik, struct envelope *e,
 void
 deliver(struct addrlist *ids, enum deliver mode)
 {
+	char err[ERR_MAX];
 	size_t i;
 	int fd;
 
-	if (ids->n == 0 || mode == DELIVER_QUEUE)
+	/* An ordinary user's intake in a setgid install only queues (P-2). */
+	if (ids->n == 0 || mode == DELIVER_QUEUE || setgid_mode)
 		return;
+	if (queue_runner(err, sizeof(err)) != 0) {
+		say("queued; %s", err);
+		return;
+	}
 	if (mode == DELIVER_BACKGROUND) {
 		switch (fork()) {
 		case -1:
@@ -607,13 +622,13 @@ deliver(struct addrlist *ids, enum deliver mode)
 			}
 			log_open(0);
 			for (i = 0; i < ids->n; i++)
-				queue_run(ids->v[i], NULL);
+				queue_run(ids->v[i], NULL, 0);
 			_exit(0);
 		}
 		return;
 	}
 	for (i = 0; i < ids->n; i++)
-		if (queue_run(ids->v[i], NULL) != EX_OK)
+		if (queue_run(ids->v[i], NULL, 0) != EX_OK)
 			say("%s: queued; will be retried by outbox -q", ids->v[i]);
 }
 
@@ -745,11 +760,22 @@ main(int argc, char **argv)
 {
 	struct opts o;
 	char err[ERR_MAX];
-	const char *prog, *path;
-	int first, rc;
+	const char *prog, *path, *env;
+	int first, i, rc;
+	size_t k;
 
 	prog = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
-	umask(077);
+	env = getenv("OUTBOX_CONFIG");
+	/*
+	 * Setgid to the spool group and run by an ordinary user: start
+	 * clean (REQUIREMENTS P-2).  The environment is gone after this,
+	 * and env is only compared with NULL below.
+	 */
+	if (getuid() != 0 && getegid() != getgid()) {
+		setgid_mode = 1;
+		priv_sanitize();
+	}
+	umask(setgid_mode ? 027 : 077);
 	/* Write errors must be errors, and a closed socket EPIPE. */
 	signal(SIGXFSZ, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
@@ -769,7 +795,12 @@ main(int argc, char **argv)
 	}
 	check_dsn(&o);
 
-	path = o.config ? o.config : getenv("OUTBOX_CONFIG");
+	/* A configuration of the caller's choosing never gets the group. */
+	if (setgid_mode && (o.config || env)) {
+		priv_drop_group();
+		setgid_mode = 0;
+	}
+	path = o.config ? o.config : env;
 	if (path == NULL || *path == '\0')
 		path = PATH_CONFIG;
 	if (conf_load(path, err, sizeof(err)) == -1)
@@ -782,13 +813,30 @@ main(int argc, char **argv)
 			usage();
 		return queue_list();
 	case M_VERIFY:
+		if (setgid_mode)
+			priv_drop_group();
 		return verify(argc - first, argv + first);
 	case M_QUEUE:
+		if (o.deleting) {
+			for (i = first; i < argc; i++)
+				addrlist_push(&o.del, argv[i]);
+			if (o.selecting || o.interval || o.del.n == 0)
+				usage();
+			log_open(1);
+			for (rc = EX_OK, k = 0; k < o.del.n; k++)
+				if ((i = queue_delete(o.del.v[k])) != EX_OK)
+					rc = i;
+			return rc;
+		}
 		if (first < argc)
 			usage();
+		if ((rc = queue_runner(err, sizeof(err))) != 0)
+			die(rc, "%s", err);
 		log_open(verbose || isatty(STDERR_FILENO) || o.interval > 0);
 		for (;;) {
-			rc = queue_run(NULL, o.selecting ? &o.sel : NULL);
+			/* -q<interval> backs off; a plain -q as configured. */
+			rc = queue_run(NULL, o.selecting ? &o.sel : NULL,
+			    o.interval > 0 || conf.backoff);
 			if (o.interval == 0)
 				return rc;
 			/* -q<interval>: a foreground runner for hosts without cron. */
@@ -797,11 +845,15 @@ main(int argc, char **argv)
 	case M_SMTP:
 		if (first < argc)
 			usage();
+		if (setgid_mode && queue_drop(err, sizeof(err)) == -1)
+			die(EX_TEMPFAIL, "%s", err);
 		log_open(0);
 		return smtp_stdin(o.deliver >= 0 ? (enum deliver)o.deliver :
 		    conf.deliver, o.fullname ? o.fullname : caller.gecos,
 		    caller.self);
 	case M_SUBMIT:
+		if (setgid_mode && queue_drop(err, sizeof(err)) == -1)
+			die(EX_TEMPFAIL, "%s", err);
 		log_open(1);
 		return submit(&o, argc - first, argv + first);
 	case M_ALIASES:

@@ -778,6 +778,7 @@ smtp_send(struct smtp *s, struct qmsg *m, char *err, size_t errlen)
 			rc = 0;
 		goto out;
 	}
+	queue_sending(m);
 	if (send_body(s, m, err, errlen) == -1)
 		goto out;
 	if ((code = reply(s, TMO_DOT, 0, err, errlen)) == -1) {

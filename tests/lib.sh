@@ -17,6 +17,12 @@ fail() {
 	exit 1
 }
 
+# skip REASON: end the test as skipped (when it cannot run here).
+skip() {
+	echo "$*" >&2
+	exit 77
+}
+
 # start_smtpd NAME [smtpd.py options]: aiosmtpd in $T/NAME; sets PORT.
 start_smtpd() {
 	_n=$1; shift

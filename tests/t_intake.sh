@@ -171,7 +171,7 @@ assert msg.startswith(b"Subject: fmt\n") and msg.endswith(b"\n\nhello\n"), msg
 PYEOF
 	expect_exit 0 ob -bp
 	assert_grep "^$q .*<s@example.org>" "$T/out"
-	assert_grep '^    <bob@example.net>$' "$T/out"
+	assert_grep '^    <bob@example.net>  pending$' "$T/out"
 	assert_grep '1 message\.' "$T/out"
 }
 

@@ -1958,7 +1958,7 @@ run_msg(const struct mcase *c)
 		    strerror(errno)));
 		goto done;
 	}
-	if (queue_create(&w, err, sizeof(err)) == -1) {
+	if (queue_create(&w, 1, err, sizeof(err)) == -1) {
 		report("msg_read", c->desc, why("queue_create: %s", err));
 		close(fd);
 		goto done;
