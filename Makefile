@@ -4,7 +4,9 @@
 #   make CC=cc STATIC=  dynamic binary with the system libc
 #   make check          the test suite, on this binary and on one built with ASan+UBSan
 #   make demo           a message through the queue to a TLS+AUTH server on loopback
-#   make install        DESTDIR and PREFIX honoured
+#   make install        DESTDIR and PREFIX honoured; everything runs as root
+#   make install-setgid for multi-user hosts: setgid to OUTBOX_GROUP, the
+#                       spool owned by OUTBOX_USER (see outbox(8), PRIVILEGES)
 .POSIX:
 
 # Error lines are bounded on purpose: snprintf truncating them is not a
@@ -27,6 +29,9 @@ ASAN_CFLAGS = -O1 -g -std=c11 -D_DEFAULT_SOURCE -Wall -Wextra -Werror \
 	-fno-omit-frame-pointer
 
 PREFIX = /usr/local
+SPOOL = /var/spool/outbox
+OUTBOX_GROUP = outbox
+OUTBOX_USER = root
 MANPREFIX = $(PREFIX)/share/man
 SBINDIR = $(PREFIX)/sbin
 BINDIR = $(PREFIX)/bin
@@ -94,6 +99,20 @@ install: outbox
 	chmod 644 $(DESTDIR)$(MANPREFIX)/man8/outbox.8 \
 		$(DESTDIR)$(MANPREFIX)/man5/outbox.conf.5
 
+# The spool of a setgid install (queue.c describes each mode).
+install-spool:
+	getent group $(OUTBOX_GROUP) >/dev/null || groupadd -r $(OUTBOX_GROUP)
+	install -d -o $(OUTBOX_USER) -g $(OUTBOX_GROUP) -m 0710 $(DESTDIR)$(SPOOL)
+	install -d -o $(OUTBOX_USER) -g $(OUTBOX_GROUP) -m 3730 $(DESTDIR)$(SPOOL)/tmp
+	install -d -o $(OUTBOX_USER) -g $(OUTBOX_GROUP) -m 3770 $(DESTDIR)$(SPOOL)/queue
+	install -d -o $(OUTBOX_USER) -g $(OUTBOX_GROUP) -m 2750 $(DESTDIR)$(SPOOL)/state
+	install -d -o $(OUTBOX_USER) -g $(OUTBOX_GROUP) -m 0700 \
+		$(DESTDIR)$(SPOOL)/failed $(DESTDIR)$(SPOOL)/corrupt
+
+install-setgid: install install-spool
+	chgrp $(OUTBOX_GROUP) $(DESTDIR)$(SBINDIR)/outbox
+	chmod 2755 $(DESTDIR)$(SBINDIR)/outbox
+
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/outbox $(DESTDIR)$(SBINDIR)/sendmail \
 		$(DESTDIR)$(SBINDIR)/newaliases $(DESTDIR)$(BINDIR)/mailq \
@@ -103,4 +122,5 @@ uninstall:
 clean:
 	rm -f outbox outbox-asan $(OBJS) tests/unit tests/unit-asan
 
-.PHONY: all deps check demo lint install uninstall clean
+.PHONY: all deps check demo lint install install-spool install-setgid \
+	uninstall clean
