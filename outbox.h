@@ -92,6 +92,7 @@ extern const char *log_tag;	/* syslog tag (-L) */
  */
 extern int setgid_mode;
 
+void	priv_nodump(void);
 void	priv_sanitize(void);
 void	priv_drop_group(void);
 void	priv_become(uid_t, gid_t);

@@ -253,15 +253,22 @@ tmp_create(char *id)
 {
 	char path[4096];
 	unsigned char r[4];
+	int fd = -1, tries;
 
-	rand_bytes(r, sizeof(r));
-	snprintf(id, QID_LEN + 1, "%08llx%02x%02x%02x%02x",
-	    (unsigned long long)time(NULL) & 0xffffffffULL, r[0], r[1], r[2],
-	    r[3]);
-	if (spath(path, sizeof(path), "tmp", id) == -1)
-		return -1;
-	return open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-	    0640);
+	/* Two intakes in one second draw the same 32 bits rarely; retry. */
+	for (tries = 0; fd == -1 && tries < 3; tries++) {
+		rand_bytes(r, sizeof(r));
+		snprintf(id, QID_LEN + 1, "%08llx%02x%02x%02x%02x",
+		    (unsigned long long)time(NULL) & 0xffffffffULL, r[0], r[1],
+		    r[2], r[3]);
+		if (spath(path, sizeof(path), "tmp", id) == -1)
+			return -1;
+		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW |
+		    O_CLOEXEC, 0640);
+		if (fd == -1 && errno != EEXIST)
+			break;
+	}
+	return fd;
 }
 
 /*
@@ -1865,13 +1872,15 @@ queue_run(const char *only, const struct qsel *sel, int backoff)
 /*
  * Become the identity that runs the queue, the spool's owner
  * (REQUIREMENTS P-4): root switches to it when that is another user,
- * anyone else must be it.  Returns 0, or an exit code with err set.
+ * anyone else must be it.  The process is made non-dumpable first.
+ * Returns 0, or an exit code with err set.
  */
 int
 queue_runner(char *err, size_t errlen)
 {
 	struct stat st;
 
+	priv_nodump();		/* the password will be read */
 	if (stat(conf.spool, &st) == -1) {
 		if (errno == ENOENT && !setgid_mode)
 			return 0;	/* queue_init() makes it ours */

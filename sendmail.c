@@ -775,7 +775,11 @@ main(int argc, char **argv)
 		setgid_mode = 1;
 		priv_sanitize();
 	}
-	umask(setgid_mode ? 027 : 077);
+	/*
+	 * Queue files are 0640: the spool's group reads them where the queue
+	 * runs as a dedicated user; the spool's directories keep others out.
+	 */
+	umask(027);
 	/* Write errors must be errors, and a closed socket EPIPE. */
 	signal(SIGXFSZ, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);

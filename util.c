@@ -453,6 +453,20 @@ io_getline(struct io *io, struct linebuf *lb, int64_t deadline, char *line,
 }
 
 /*
+ * No core file, and no ptrace or /proc/PID/mem by the same user: for a
+ * process that holds the spool group or may read the password (P-2,
+ * P-6).
+ */
+void
+priv_nodump(void)
+{
+	struct rlimit none = { 0, 0 };
+
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	setrlimit(RLIMIT_CORE, &none);
+}
+
+/*
  * The start of a setgid run by an ordinary user (REQUIREMENTS P-2):
  * no core file and no ptrace, a umask that keeps the spool group's
  * files from others, descriptors 0-2 open and no others, default signal
@@ -462,12 +476,10 @@ io_getline(struct io *io, struct linebuf *lb, int64_t deadline, char *line,
 void
 priv_sanitize(void)
 {
-	struct rlimit none = { 0, 0 };
 	sigset_t all;
 	int fd, sig;
 
-	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-	setrlimit(RLIMIT_CORE, &none);
+	priv_nodump();
 	umask(027);
 	for (fd = 0; fd <= 2; fd++)
 		if (fcntl(fd, F_GETFD) == -1 &&
