@@ -95,6 +95,7 @@ extern int setgid_mode;
 void	priv_nodump(void);
 void	priv_sanitize(void);
 void	priv_drop_group(void);
+void	priv_take_group(void);
 void	priv_become(uid_t, gid_t);
 
 void	log_open(int);

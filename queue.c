@@ -1892,8 +1892,13 @@ queue_runner(char *err, size_t errlen)
 		priv_become(st.st_uid, st.st_gid);
 		return 0;
 	}
-	if (geteuid() == 0 || geteuid() == st.st_uid) {
-		if (setgid_mode)
+	if (geteuid() == 0)
+		return 0;
+	if (geteuid() == st.st_uid) {
+		/* The owner reads users' 0640 files through the group. */
+		if (setgid_mode && getegid() == st.st_gid)
+			priv_take_group();
+		else if (setgid_mode)
 			priv_drop_group();
 		return 0;
 	}
@@ -1955,6 +1960,11 @@ queue_delete(const char *id)
 	} else {
 		if (fsync_dir("queue", err, sizeof(err)) == -1)
 			say("%s", err);
+		/* An ordinary user may not; a later run removes them then. */
+		if (spath(path, sizeof(path), "state", id) == 0)
+			unlink(path);
+		if (mark_path(path, sizeof(path), id) == 0)
+			unlink(path);
 		logmsg(LOG_NOTICE, "%s: deleted by uid %u", id,
 		    (unsigned)getuid());
 	}

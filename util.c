@@ -509,6 +509,19 @@ priv_drop_group(void)
 }
 
 /*
+ * Make the setgid group the real and saved one too, for the spool's
+ * owner: its queue run reads users' files through the group.
+ */
+void
+priv_take_group(void)
+{
+	gid_t g = getegid();
+
+	if (setresgid(g, g, g) == -1 || getgid() != g)
+		die(EX_OSERR, "unable to take the group: %s", strerror(errno));
+}
+
+/*
  * Become uid and gid for good, from root (REQUIREMENTS P-4): the queue
  * runs as the spool's owner.
  */
