@@ -55,8 +55,8 @@ $(OBJS): outbox.h config.h
 .c.o:
 	$(CC) $(CFLAGS) $(BEARSSL_CFLAGS) -c $<
 
-outbox-asan: $(SRCS) outbox.h config.h
-	$(ASAN_CC) $(ASAN_CFLAGS) -o $@ $(SRCS) -lbearssl
+outbox-asan: $(SRCS) tests/asan_options.c outbox.h config.h
+	$(ASAN_CC) $(ASAN_CFLAGS) -o $@ $(SRCS) tests/asan_options.c -lbearssl
 
 tests/unit: tests/unit.c $(UNIT_OBJS) outbox.h config.h
 	$(CC) $(CFLAGS) $(BEARSSL_CFLAGS) $(LDFLAGS) -o $@ tests/unit.c \

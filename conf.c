@@ -19,6 +19,9 @@
 
 struct conf conf;
 
+/* The password's file, opened early by conf_secret_open(), or -1. */
+static int secret_fd = -1;
+
 static int	set_key(const char *, char *, char *, size_t);
 static int	pick(const char *const *, const char *);
 static int	parse_age(const char *, long long *);
@@ -331,6 +334,32 @@ check_secret_file(int fd, const char *path, char *err, size_t errlen)
 }
 
 /*
+ * Open the file that holds the password now, for conf_secret() to read
+ * later: root does this before it gives way to the spool's owner, who
+ * may not open a file of root's (REQUIREMENTS P-4, P-5).  Returns 0 (also
+ * without AUTH), or -1 with err set.
+ */
+int
+conf_secret_open(char *err, size_t errlen)
+{
+	const char *path = conf.passwordfile ? conf.passwordfile : conf.path;
+
+	if (conf.user == NULL || secret_fd != -1)
+		return 0;
+	if ((secret_fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
+		snprintf(err, errlen, "unable to open %s: %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	if (check_secret_file(secret_fd, path, err, errlen) == -1) {
+		close(secret_fd);
+		secret_fd = -1;
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * Read the password into buf: the "password" line of the configuration
  * file or the first line of "passwordfile".  It is read only when a
  * session needs it, so it is not in memory during intake.  The caller
@@ -346,9 +375,15 @@ conf_secret(char *buf, size_t cap, char *err, size_t errlen)
 	FILE *fp;
 
 	path = conf.passwordfile ? conf.passwordfile : conf.path;
-	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
+	if (secret_fd != -1)
+		fd = fcntl(secret_fd, F_DUPFD_CLOEXEC, 0);
+	else
+		fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1 || lseek(fd, 0, SEEK_SET) == -1) {
 		snprintf(err, errlen, "unable to open %s: %s", path,
 		    strerror(errno));
+		if (fd != -1)
+			close(fd);
 		return -1;
 	}
 	if (check_secret_file(fd, path, err, errlen) == -1) {

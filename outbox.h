@@ -76,6 +76,7 @@ extern struct conf conf;
 
 int	conf_load(const char *, char *, size_t);
 int	conf_secret(char *, size_t, char *, size_t);
+int	conf_secret_open(char *, size_t);
 
 /* aliases.c */
 

@@ -737,8 +737,9 @@ msg_open(const char *id, struct qmsg *m, int deliver, char *err,
 		if (errno == ENOENT)
 			return Q_BUSY;
 		snprintf(err, errlen, "unable to open %s: %s", path,
+		    errno == ELOOP ? "a symbolic link, not a message" :
 		    strerror(errno));
-		return -1;
+		return errno == ELOOP ? Q_CORRUPT : -1;
 	}
 	if (deliver && flock(fd, LOCK_EX | LOCK_NB) == -1) {
 		close(fd);
@@ -1824,7 +1825,9 @@ queue_run(const char *only, const struct qsel *sel, int backoff)
 			attempt(&m, err);
 			if (state_write(&m, why, sizeof(why)) == -1)
 				logmsg(LOG_ERR, "%s: %s", m.id, why);
-			logmsg(LOG_WARNING, "%s: deferred: %s", m.id, err);
+			/* A configuration error needs the admin: stderr too. */
+			logmsg(cls == SMTP_CONFIG ? LOG_ERR : LOG_WARNING,
+			    "%s: deferred: %s", m.id, err);
 			msg_close(&m);
 			rc = cls == SMTP_CONFIG ? EX_CONFIG : EX_TEMPFAIL;
 			break;
@@ -1889,6 +1892,9 @@ queue_runner(char *err, size_t errlen)
 		return EX_TEMPFAIL;
 	}
 	if (geteuid() == 0 && st.st_uid != 0) {
+		/* Root opens the secret, which may be root's, then goes. */
+		if (conf_secret_open(err, errlen) == -1)
+			return EX_CONFIG;
 		priv_become(st.st_uid, st.st_gid);
 		return 0;
 	}

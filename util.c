@@ -36,8 +36,9 @@ static ssize_t	plain_read(void *, void *, size_t, int64_t);
 static int	plain_write(void *, const void *, size_t, int64_t);
 
 /*
- * Where logmsg() writes: always syslog (facility mail).  With to_stderr
- * set, warnings and errors also go to stderr, and with -v everything.
+ * Where logmsg() writes: always syslog (facility mail).  Errors, which
+ * need the admin, also go to stderr (cron mails them); with to_stderr
+ * set warnings do too, and with -v everything.
  */
 void
 log_open(int to_stderr)
@@ -65,7 +66,8 @@ logmsg(int prio, const char *fmt, ...)
 		vsyslog(prio, fmt, ap);
 		va_end(ap);
 	}
-	if (log_stderr && (prio <= LOG_WARNING || verbose)) {
+	if ((log_stderr && (prio <= LOG_WARNING || verbose)) ||
+	    prio <= LOG_ERR) {
 		va_start(ap, fmt);
 		vsay(fmt, ap);
 		va_end(ap);
@@ -476,7 +478,9 @@ priv_nodump(void)
 void
 priv_sanitize(void)
 {
+	extern char **environ;
 	sigset_t all;
+	char **env;
 	int fd, sig;
 
 	priv_nodump();
@@ -495,6 +499,9 @@ priv_sanitize(void)
 			signal(sig, SIG_DFL);
 	sigemptyset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
+	/* Wipe the strings too: clearenv() leaves them in memory. */
+	for (env = environ; env && *env; env++)
+		explicit_bzero(*env, strlen(*env));
 	clearenv();
 }
 
