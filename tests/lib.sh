@@ -17,6 +17,12 @@ fail() {
 	exit 1
 }
 
+# report FIGURES...: a result worth seeing even when the test passes;
+# tests/run prints it under the test's "ok" line.
+report() {
+	echo "report: $*" >&2
+}
+
 # skip REASON: end the test as skipped (when it cannot run here).
 skip() {
 	echo "$*" >&2

@@ -196,12 +196,12 @@ test_kill9_trials() {
 	# Marks and state files of messages gone are left by runs killed
 	# between removing a message and its state; a later run removes them.
 	orphans=$(ls "$T/spool/state" | wc -l)
-	echo "processes killed: $killed (-odi $k_odi, -odq intake $k_odq," \
+	report "processes killed: $killed (-odi $k_odi, -odq intake $k_odq," \
 	    "queue run $k_run; the others ended before their kill);" \
-	    "tmp/ debris: $debris files; state/ orphans: $orphans" >&2
-	echo "kill -9 trials: $n (intake $intake, queue run $runs); accepted $accepted," \
-	    "delivered $delivered, lost $lost, duplicates $dups," \
-	    "logged possible duplicates $logged" >&2
+	    "tmp/ debris: $debris files; state/ orphans: $orphans"
+	report "kill -9 trials: $n (intake $intake, queue run $runs);" \
+	    "accepted $accepted, delivered $delivered, lost $lost," \
+	    "duplicates $dups, logged possible duplicates $logged"
 	[ -z "$problems" ] || fail "${problems#; }"
 }
 
@@ -295,8 +295,8 @@ test_concurrent_exactly_once() {
 		s=$((s + 1))
 	done | sort >"$T/c/want"
 	sort -u "$T/c/arrived" | comm -3 "$T/c/want" - >"$T/c/diff"
-	echo "concurrency: 500 messages, 20 submitters, 3 runners:" \
-	    "delivered $distinct distinct, duplicates $dups" >&2
+	report "concurrency: 500 messages, 20 submitters, 3 runners:" \
+	    "delivered $distinct distinct, duplicates $dups"
 	if [ -s "$T/c/diff" ]; then
 		sed 's/^/    missing or unexpected: /' "$T/c/diff" >&2
 		fail "the messages that arrived are not the 500 sent"
