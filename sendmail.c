@@ -765,11 +765,12 @@ main(int argc, char **argv)
 	size_t k;
 
 	prog = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
-	env = getenv("OUTBOX_CONFIG");
+	/* A copy: the environment is wiped below in a setgid run. */
+	if ((env = getenv("OUTBOX_CONFIG")) != NULL)
+		env = xstrdup(env);
 	/*
 	 * Setgid to the spool group and run by an ordinary user: start
-	 * clean (REQUIREMENTS P-2).  The environment is gone after this,
-	 * and env is only compared with NULL below.
+	 * clean (REQUIREMENTS P-2).
 	 */
 	if (getuid() != 0 && getegid() != getgid()) {
 		setgid_mode = 1;

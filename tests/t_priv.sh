@@ -255,6 +255,9 @@ test_setgid_config_override_drops_group() {
 	chmod 640 "$D/user.conf"
 	expect_exit 78 run_as obtest1 "$BIN" -C "$D/user.conf" bob@example.net <"$D/in"
 	assert_grep "$D/user.conf" "$T/err"
+	expect_exit 78 run_as obtest1 env OUTBOX_CONFIG="$D/user.conf" "$BIN" \
+	    bob@example.net <"$D/in"
+	assert_grep "$D/user.conf" "$T/err"
 	# The same user, the same message, no override: queued.
 	expect_exit 0 run_as obtest1 "$BIN" bob@example.net <"$D/in"
 	[ "$(ls "$SPOOL/queue" | wc -l)" = 1 ] || fail "not queued without -C"
