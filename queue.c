@@ -273,23 +273,29 @@ tmp_create(char *id)
 
 /*
  * Move tmp/ID, written and synced, into queue/ and make that durable.
- * Returns 0, or -1 with err set and tmp/ID removed.
+ * Returns 0, or -1 with err and errno set and tmp/ID removed.
  */
 static int
 tmp_commit(const char *id, char *err, size_t errlen)
 {
 	char from[4096], to[4096];
 
+	int save;
+
 	if (spath(from, sizeof(from), "tmp", id) == -1 ||
 	    spath(to, sizeof(to), "queue", id) == -1 || rename(from, to) == -1) {
+		save = errno;
 		snprintf(err, errlen, "unable to move %s/tmp/%s into the queue: "
-		    "%s", conf.spool, id, strerror(errno));
+		    "%s", conf.spool, id, strerror(save));
 		unlink(from);
+		errno = save;
 		return -1;
 	}
 	if (fsync_dir("queue", err, errlen) == -1) {
 		/* Not durable, so not accepted: take it back. */
+		save = errno;
 		unlink(to);
+		errno = save;
 		return -1;
 	}
 	return 0;
@@ -736,10 +742,13 @@ msg_open(const char *id, struct qmsg *m, int deliver, char *err,
 	    (fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
 		if (errno == ENOENT)
 			return Q_BUSY;
+		if (errno == ELOOP) {
+			snprintf(err, errlen, "a symbolic link, not a message");
+			return Q_CORRUPT;
+		}
 		snprintf(err, errlen, "unable to open %s: %s", path,
-		    errno == ELOOP ? "a symbolic link, not a message" :
 		    strerror(errno));
-		return errno == ELOOP ? Q_CORRUPT : -1;
+		return -1;
 	}
 	if (deliver && flock(fd, LOCK_EX | LOCK_NB) == -1) {
 		close(fd);
@@ -1033,9 +1042,9 @@ msg_close(struct qmsg *m)
 
 /*
  * Load state/ID into m, from fd when it is not -1 (then closed).  No
- * file means no attempt yet.  A state file
- * that does not parse is ignored with a warning: the worst outcome is
- * that recipients already served are sent the message again.
+ * file means no attempt yet.  A state file that does not parse is
+ * ignored with a warning: the worst outcome is that recipients already
+ * served are sent the message again.
  */
 static void
 state_read(struct qmsg *m, int fd)
