@@ -82,7 +82,8 @@ test_backoff() {
 }
 
 # The foreground runner backs off even without "backoff yes": a message
-# that failed is not tried again at each of its 1 s rounds.
+# that failed is not tried again at each of its 1 s rounds.  (The binary
+# is run directly, not through ob, so that $! is its PID.)
 test_interval_runner_backs_off() {
 	port_down
 	config
@@ -90,7 +91,7 @@ test_interval_runner_backs_off() {
 	expect_exit 75 ob -q
 	smart_host s
 	config
-	ob -q1s >"$T/loop.out" 2>&1 &
+	"$OUTBOX" -C "$T/outbox.conf" -q1s >"$T/loop.out" 2>&1 &
 	loop=$!
 	sleep 3
 	kill "$loop"
@@ -99,7 +100,7 @@ test_interval_runner_backs_off() {
 	[ "$(queued)" = 1 ] || fail "message gone"
 	# A new message goes at the next round.
 	printf 'Subject: i2\n\nhi\n' | expect_exit 0 ob -odq carol@example.net
-	ob -q1s >"$T/loop.out" 2>&1 &
+	"$OUTBOX" -C "$T/outbox.conf" -q1s >"$T/loop.out" 2>&1 &
 	loop=$!
 	_i=0
 	while [ "$(count_msgs "$T/s")" = 0 ] && [ $_i -lt 50 ]; do
