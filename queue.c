@@ -113,6 +113,8 @@ static int	spath(char *, size_t, const char *, const char *);
 static int	tmp_create(char *);
 static int	tmp_commit(const char *, char *, size_t);
 static int	room(int, char *, size_t);
+static int	fd_send(int, const void *, size_t, int);
+static int	fd_recv(int, void *, size_t, int *);
 static __dead void helper_main(int);
 static int	helper_call(char, const char *, char *, char *, size_t);
 static int	fsync_dir(const char *, char *, size_t);
@@ -327,18 +329,72 @@ struct hrep {
 
 #define HELPER_FILES	8	/* files one intake writes at once */
 
-static __dead void
-helper_main(int sock)
+/* Send len bytes on sock as one message, with descriptor fd unless -1. */
+static int
+fd_send(int sock, const void *buf, size_t len, int fd)
 {
-	char made[HELPER_FILES][QID_LEN + 1], path[4096];
 	union {
 		struct cmsghdr	hdr;
 		char		buf[CMSG_SPACE(sizeof(int))];
 	} cm;
-	struct hreq q;
-	struct hrep p;
 	struct msghdr mh;
 	struct iovec iov;
+
+	memset(&mh, 0, sizeof(mh));
+	iov.iov_base = (void *)buf;
+	iov.iov_len = len;
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	if (fd != -1) {
+		memset(&cm, 0, sizeof(cm));
+		mh.msg_control = cm.buf;
+		mh.msg_controllen = sizeof(cm.buf);
+		CMSG_FIRSTHDR(&mh)->cmsg_level = SOL_SOCKET;
+		CMSG_FIRSTHDR(&mh)->cmsg_type = SCM_RIGHTS;
+		CMSG_FIRSTHDR(&mh)->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(CMSG_FIRSTHDR(&mh)), &fd, sizeof(int));
+	}
+	return sendmsg(sock, &mh, MSG_NOSIGNAL) == (ssize_t)len ? 0 : -1;
+}
+
+/*
+ * Receive one message of exactly len bytes from sock; *fd is the
+ * descriptor that came with it, or -1.  Returns 0 or -1.
+ */
+static int
+fd_recv(int sock, void *buf, size_t len, int *fd)
+{
+	union {
+		struct cmsghdr	hdr;
+		char		buf[CMSG_SPACE(sizeof(int))];
+	} cm;
+	struct msghdr mh;
+	struct iovec iov;
+	struct cmsghdr *c;
+
+	*fd = -1;
+	memset(&mh, 0, sizeof(mh));
+	iov.iov_base = buf;
+	iov.iov_len = len;
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = cm.buf;
+	mh.msg_controllen = sizeof(cm.buf);
+	if (recvmsg(sock, &mh, MSG_CMSG_CLOEXEC) != (ssize_t)len)
+		return -1;
+	c = CMSG_FIRSTHDR(&mh);
+	if (c != NULL && c->cmsg_level == SOL_SOCKET &&
+	    c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(int)))
+		memcpy(fd, CMSG_DATA(c), sizeof(int));
+	return 0;
+}
+
+static __dead void
+helper_main(int sock)
+{
+	char made[HELPER_FILES][QID_LEN + 1], path[4096];
+	struct hreq q;
+	struct hrep p;
 	size_t i, nmade = 0;
 	char why[ERR_MAX];
 	int fd;
@@ -368,21 +424,7 @@ helper_main(int sock)
 			memcpy(made[i], made[--nmade], sizeof(made[i]));
 		} else
 			break;		/* not a request of ours */
-		memset(&mh, 0, sizeof(mh));
-		iov.iov_base = &p;
-		iov.iov_len = sizeof(p);
-		mh.msg_iov = &iov;
-		mh.msg_iovlen = 1;
-		if (fd != -1) {
-			memset(&cm, 0, sizeof(cm));
-			mh.msg_control = cm.buf;
-			mh.msg_controllen = sizeof(cm.buf);
-			CMSG_FIRSTHDR(&mh)->cmsg_level = SOL_SOCKET;
-			CMSG_FIRSTHDR(&mh)->cmsg_type = SCM_RIGHTS;
-			CMSG_FIRSTHDR(&mh)->cmsg_len = CMSG_LEN(sizeof(int));
-			memcpy(CMSG_DATA(CMSG_FIRSTHDR(&mh)), &fd, sizeof(int));
-		}
-		if (sendmsg(sock, &mh, MSG_NOSIGNAL) != (ssize_t)sizeof(p))
+		if (fd_send(sock, &p, sizeof(p), fd) == -1)
 			break;
 		if (fd != -1)
 			close(fd);
@@ -401,36 +443,24 @@ helper_main(int sock)
 static int
 helper_call(char op, const char *id, char *id_out, char *err, size_t errlen)
 {
-	union {
-		struct cmsghdr	hdr;
-		char		buf[CMSG_SPACE(sizeof(int))];
-	} cm;
 	struct hreq q;
 	struct hrep p;
-	struct msghdr mh;
-	struct iovec iov;
-	struct cmsghdr *c;
-	int fd = 0;
+	int fd;
 
 	memset(&q, 0, sizeof(q));
 	q.op = op;
 	if (id)
 		strlcpy(q.id, id, sizeof(q.id));
-	memset(&mh, 0, sizeof(mh));
-	iov.iov_base = &p;
-	iov.iov_len = sizeof(p);
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	mh.msg_control = cm.buf;
-	mh.msg_controllen = sizeof(cm.buf);
 	if (send(helper, &q, sizeof(q), MSG_NOSIGNAL) != (ssize_t)sizeof(q) ||
-	    recvmsg(helper, &mh, MSG_CMSG_CLOEXEC) != (ssize_t)sizeof(p)) {
+	    fd_recv(helper, &p, sizeof(p), &fd) == -1) {
 		if (err)
 			snprintf(err, errlen, "unable to write to the spool %s: "
 			    "the helper is gone", conf.spool);
 		return -1;
 	}
 	if (p.err != 0) {
+		if (fd != -1)
+			close(fd);
 		if (err)
 			snprintf(err, errlen, "unable to %s a file in %s: %s",
 			    op == 'c' ? "create" : op == 'r' ? "commit" : "remove",
@@ -438,17 +468,17 @@ helper_call(char op, const char *id, char *id_out, char *err, size_t errlen)
 		errno = p.err;
 		return -1;
 	}
-	if (op != 'c')
+	if (op != 'c') {
+		if (fd != -1)
+			close(fd);	/* not asked for */
 		return 0;
-	c = CMSG_FIRSTHDR(&mh);
-	if (c == NULL || c->cmsg_level != SOL_SOCKET ||
-	    c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(sizeof(int))) {
+	}
+	if (fd == -1) {
 		if (err)
 			snprintf(err, errlen, "unable to create a file in %s: no "
 			    "descriptor from the helper", conf.spool);
 		return -1;
 	}
-	memcpy(&fd, CMSG_DATA(c), sizeof(int));
 	p.id[QID_LEN] = '\0';
 	strlcpy(id_out, p.id, QID_LEN + 1);
 	return fd;
@@ -1734,7 +1764,7 @@ queue_run(const char *only, const struct qsel *sel, int backoff)
 	char err[ERR_MAX], why[ERR_MAX + 64], path[4096];
 	struct qmsg m;
 	size_t i, k, nlisted = 0, waiting = 0;
-	int lockfd = -1, rc = EX_OK, r;
+	int lockfd = -1, rc = EX_OK, r, left;
 
 	if (queue_init(err, sizeof(err)) == -1) {
 		logmsg(LOG_ERR, "%s", err);
@@ -1862,11 +1892,11 @@ queue_run(const char *only, const struct qsel *sel, int backoff)
 			smtp_close(s);
 			s = NULL;
 		}
-		k = (size_t)settle(&m, &ids);
+		left = settle(&m, &ids);
 		msg_close(&m);
-		if (k != 0)
+		if (left != 0)
 			rc = EX_TEMPFAIL;
-		if (r == -1 || k == (size_t)-1)
+		if (r == -1 || left == -1)
 			break;	/* try again next run */
 	}
 	if (waiting)

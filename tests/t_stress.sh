@@ -338,6 +338,23 @@ spool_has() {
 	ls "$T/fs/spool/$1" 2>/dev/null
 }
 
+# refused_full CASE: $T/big is refused with 75 and a reason that names
+# the spool and the lack of space; queue/ holds only $first, tmp/ nothing.
+refused_full() {
+	ob -odq bob@example.net <"$T/big" >/dev/null 2>"$T/$1.err"
+	_rc=$?
+	sed "s/^/    $1: stderr: /" "$T/$1.err" >&2
+	[ $_rc = 75 ] || case_fail "$1: exit $_rc, expected 75"
+	grep -qF "$T/fs/spool" "$T/$1.err" ||
+	    case_fail "$1: stderr does not name the spool"
+	grep -q 'No space left on device\|reserve' "$T/$1.err" ||
+	    case_fail "$1: stderr does not say no space or reserve"
+	[ "$(spool_has queue)" = "$first" ] ||
+	    case_fail "$1: queue/ holds $(spool_has queue | tr '\n' ' ')"
+	[ -z "$(spool_has tmp)" ] ||
+	    case_fail "$1: tmp/ holds $(spool_has tmp | tr '\n' ' ')"
+}
+
 # a full spool file system refuses a message
 # with 75 and leaves nothing behind, whether the free-space check or a
 # write finds it (a); so does one with less free space than the reserve
@@ -362,29 +379,13 @@ test_disk_full() {
 	fill
 	{ printf 'Subject: big\n\n'; head -c 102400 /dev/zero | tr '\0' x |
 	    fold -w 70; } >"$T/big"
-	ob -odq bob@example.net <"$T/big" >/dev/null 2>"$T/a.err"
-	rc=$?
-	sed 's/^/    a: stderr: /' "$T/a.err" >&2
-	[ $rc = 75 ] || case_fail "a: exit $rc, expected 75"
-	grep -qF "$T/fs/spool" "$T/a.err" || case_fail "a: stderr does not name the spool"
-	grep -q 'No space left on device\|reserve' "$T/a.err" ||
-	    case_fail "a: stderr does not say no space or reserve"
-	[ "$(spool_has queue)" = "$first" ] || case_fail "a: queue/ holds $(spool_has queue | tr '\n' ' ')"
-	[ -z "$(spool_has tmp)" ] || case_fail "a: tmp/ holds $(spool_has tmp | tr '\n' ' ')"
+	refused_full a
 	# a2. More free than the reserve, less than the message: a write
 	# fails with ENOSPC part way; the same outcome.
 	fill 1536
 	{ printf 'Subject: bigger\n\n'; head -c 2097152 /dev/zero | tr '\0' y |
 	    fold -w 70; } >"$T/big"
-	ob -odq bob@example.net <"$T/big" >/dev/null 2>"$T/a2.err"
-	rc=$?
-	sed 's/^/    a2: stderr: /' "$T/a2.err" >&2
-	[ $rc = 75 ] || case_fail "a2: exit $rc, expected 75"
-	grep -qF "$T/fs/spool" "$T/a2.err" || case_fail "a2: stderr does not name the spool"
-	grep -q 'No space left on device\|reserve' "$T/a2.err" ||
-	    case_fail "a2: stderr does not say no space or reserve"
-	[ "$(spool_has queue)" = "$first" ] || case_fail "a2: queue/ holds $(spool_has queue | tr '\n' ' ')"
-	[ -z "$(spool_has tmp)" ] || case_fail "a2: tmp/ holds $(spool_has tmp | tr '\n' ' ')"
+	refused_full a2
 
 	# b. Less free than the reserve (SPOOL_RESERVE): refused with 75.
 	fill 512
