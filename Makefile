@@ -36,14 +36,16 @@ MANPREFIX = $(PREFIX)/share/man
 SBINDIR = $(PREFIX)/sbin
 BINDIR = $(PREFIX)/bin
 
-OBJS = sendmail.o smtpin.o msg.o aliases.o queue.o smtp.o tls.o dns.o conf.o \
-	util.o fortify.o
-SRCS = sendmail.c smtpin.c msg.c aliases.c queue.c smtp.c tls.c dns.c conf.c \
-	util.c fortify.c
+OBJS = sendmail.o smtpin.o msg.o aliases.o queue.o smtp.o auth.o tls.o cert.o \
+	dns.o conf.o util.o fortify.o
+SRCS = sendmail.c smtpin.c msg.c aliases.c queue.c smtp.c auth.c tls.c cert.c \
+	dns.c conf.c util.c fortify.c
 
 # The unit tests link every object but the two with main() and -bs.
-UNIT_OBJS = msg.o aliases.o queue.o smtp.o tls.o dns.o conf.o util.o fortify.o
-UNIT_SRCS = msg.c aliases.c queue.c smtp.c tls.c dns.c conf.c util.c fortify.c
+UNIT_OBJS = msg.o aliases.o queue.o smtp.o auth.o tls.o cert.o dns.o conf.o \
+	util.o fortify.o
+UNIT_SRCS = msg.c aliases.c queue.c smtp.c auth.c tls.c cert.c dns.c conf.c \
+	util.c fortify.c
 
 all: outbox
 

@@ -5,11 +5,14 @@
  */
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,20 +22,36 @@
 
 struct conf conf;
 
-/* The password's file, opened early by conf_secret_open(), or -1. */
+/* The files of the password and tls_key, opened early, or -1. */
 static int secret_fd = -1;
+static int key_fd = -1;
 
 static int	set_key(const char *, char *, char *, size_t);
 static int	pick(const char *const *, const char *);
 static int	parse_age(const char *, long long *);
 static int	check_secret_file(int, const char *, char *, size_t);
+static int	check_conf(const struct stat *, char *, size_t);
+static int	open_secret(const char *, int *, char *, size_t);
+static int	split_words(const char *, char ***, char *, size_t);
+static int	secret_eval(char *, size_t, char *, size_t);
 static void	set_defaults(void);
 
 static const char *const keys[] = {
 	"host", "port", "tls", "user", "password", "passwordfile", "auth",
 	"cafile", "helo", "from", "domain", "admin", "spool", "maxage",
-	"timeout", "deliver", "rewrite_from", "aliases", "backoff", NULL
+	"timeout", "deliver", "rewrite_from", "aliases", "backoff", "capath",
+	"pin", "tls_cert", "tls_key", "passwordeval", "auth_plaintext", NULL
 };
+
+/* The values of "auth", in the order of enum authmech. */
+static const char *const mechs[] = { "auto", "plain", "login", "cram-md5",
+    "scram-sha-256", "xoauth2", "oauthbearer", "external", NULL };
+
+const char *
+conf_auth_name(enum authmech m)
+{
+	return mechs[m];
+}
 
 /*
  * Read the file at path into the global conf.  Returns 0, or -1 with a
@@ -108,30 +127,8 @@ conf_load(const char *path, char *err, size_t errlen)
 		goto fail;
 	}
 	fclose(fp);
-
-	if (conf.has_password && conf.passwordfile) {
-		snprintf(err, errlen, "%s: both password and passwordfile are set",
-		    path);
+	if (check_conf(&st, err, errlen) == -1)
 		return -1;
-	}
-	if (conf.has_password &&
-	    check_secret_file(-1, path, err, errlen) == -1)
-		return -1;
-	if ((conf.has_password || conf.passwordfile) && conf.user == NULL) {
-		snprintf(err, errlen, "%s: a password is set but no user", path);
-		return -1;
-	}
-	if (conf.user && !conf.has_password && !conf.passwordfile) {
-		snprintf(err, errlen, "%s: user is set but neither password "
-		    "nor passwordfile", path);
-		return -1;
-	}
-	/* No AUTH over plaintext: a password would cross the wire in clear. */
-	if (conf.user && conf.tls == TLS_OFF) {
-		snprintf(err, errlen, "%s: tls off with user set would send the "
-		    "password in clear; use tls starttls or tls tls", path);
-		return -1;
-	}
 	set_defaults();
 	if (conf.aliases != NULL &&
 	    aliases_load(conf.aliases, err, errlen) == -1)
@@ -148,7 +145,8 @@ set_defaults(void)
 	if (conf.port == -1)
 		conf.port = conf.tls == TLS_IMPLICIT ? PORT_TLS :
 		    conf.tls == TLS_OFF ? PORT_PLAIN : PORT_STARTTLS;
-	if (conf.cafile == NULL)
+	/* Pins replace the CAs; capath alone is enough. */
+	if (conf.cafile == NULL && conf.capath == NULL && conf.npins == 0)
 		conf.cafile = xstrdup(PATH_CAFILE);
 	if (conf.helo == NULL)
 		conf.helo = xstrdup(conf.hostname);
@@ -189,15 +187,31 @@ set_key(const char *k, char *v, char *why, size_t whylen)
 		}
 		conf.tls = i == 0 ? TLS_STARTTLS : i == 1 ? TLS_IMPLICIT : TLS_OFF;
 	} else if (strcmp(k, "auth") == 0) {
-		static const char *const mechs[] = { "auto", "plain", "login",
-		    NULL };
-
 		if ((i = pick(mechs, v)) == -1) {
 			snprintf(why, whylen, "unsupported auth \"%.64s\": want "
-			    "auto, plain or login", v);
+			    "auto, plain, login, cram-md5, scram-sha-256, "
+			    "xoauth2, oauthbearer or external", v);
 			return -1;
 		}
-		conf.auth = i == 0 ? AUTH_AUTO : i == 1 ? AUTH_PLAIN : AUTH_LOGIN;
+		conf.auth = (enum authmech)i;
+	} else if (strcmp(k, "pin") == 0) {
+		if (strncmp(v, "sha256//", 8) != 0 || strlen(v + 8) != 44 ||
+		    b64_decode(conf.pins[conf.npins < PINS_MAX ? conf.npins : 0],
+		    32, v + 8, 44) != 32) {
+			snprintf(why, whylen, "bad pin \"%.64s\": want sha256// "
+			    "and the base64 of a SHA-256 (44 characters)", v);
+			return -1;
+		}
+		if (conf.npins == PINS_MAX) {
+			snprintf(why, whylen, "more than %d pins", PINS_MAX);
+			return -1;
+		}
+		conf.npins++;
+	} else if (strcmp(k, "passwordeval") == 0) {
+		if (split_words(v, &conf.evalargv, why, whylen) == -1)
+			return -1;
+		free(conf.passwordeval);
+		conf.passwordeval = xstrdup(v);
 	} else if (strcmp(k, "maxage") == 0) {
 		if (parse_age(v, &conf.maxage) == -1) {
 			snprintf(why, whylen, "bad maxage \"%.64s\": want a number "
@@ -223,7 +237,7 @@ set_key(const char *k, char *v, char *why, size_t whylen)
 		conf.deliver = i == 0 ? DELIVER_FOREGROUND : i == 1 ?
 		    DELIVER_BACKGROUND : DELIVER_QUEUE;
 	} else if (strcmp(k, "rewrite_from") == 0 ||
-	    strcmp(k, "backoff") == 0) {
+	    strcmp(k, "backoff") == 0 || strcmp(k, "auth_plaintext") == 0) {
 		static const char *const yesno[] = { "no", "yes", NULL };
 
 		if ((i = pick(yesno, v)) == -1) {
@@ -231,7 +245,8 @@ set_key(const char *k, char *v, char *why, size_t whylen)
 			    k, v);
 			return -1;
 		}
-		*(k[0] == 'b' ? &conf.backoff : &conf.rewrite_from) = i;
+		*(k[0] == 'b' ? &conf.backoff : k[0] == 'a' ?
+		    &conf.auth_plaintext : &conf.rewrite_from) = i;
 	} else if (strcmp(k, "password") == 0) {
 		/* Only noted here; conf_secret() reads it when it is needed. */
 		conf.has_password = 1;
@@ -244,12 +259,15 @@ set_key(const char *k, char *v, char *why, size_t whylen)
 		    strcmp(k, "from") == 0 ? &conf.from :
 		    strcmp(k, "domain") == 0 ? &conf.domain :
 		    strcmp(k, "admin") == 0 ? &conf.admin :
-		    strcmp(k, "aliases") == 0 ? &conf.aliases : &conf.spool;
+		    strcmp(k, "aliases") == 0 ? &conf.aliases :
+		    strcmp(k, "capath") == 0 ? &conf.capath :
+		    strcmp(k, "tls_cert") == 0 ? &conf.tls_cert :
+		    strcmp(k, "tls_key") == 0 ? &conf.tls_key : &conf.spool;
 
 		/* Values that reach the SMTP dialogue must be one clean token. */
-		if (strpbrk(v, " \t<>") != NULL && dst != &conf.passwordfile &&
-		    dst != &conf.cafile && dst != &conf.spool &&
-		    dst != &conf.aliases) {
+		if (strpbrk(v, " \t<>") != NULL && (dst == &conf.host ||
+		    dst == &conf.user || dst == &conf.helo || dst == &conf.from ||
+		    dst == &conf.domain || dst == &conf.admin)) {
 			snprintf(why, whylen, "bad %s \"%.64s\": no blanks or "
 			    "angle brackets allowed", k, v);
 			return -1;
@@ -261,6 +279,129 @@ set_key(const char *k, char *v, char *why, size_t whylen)
 		*dst = xstrdup(v);
 	}
 	return 0;
+}
+
+/*
+ * The keys that only make sense together, checked once the whole file
+ * is read; st is the file's.  Returns 0, or -1 with err set.
+ */
+static int
+check_conf(const struct stat *st, char *err, size_t errlen)
+{
+	const char *path = conf.path;
+	int sources = conf.has_password + (conf.passwordfile != NULL) +
+	    (conf.passwordeval != NULL);
+	int token = conf.auth == AUTH_XOAUTH2 || conf.auth == AUTH_OAUTHBEARER;
+
+	if (sources > 1) {
+		snprintf(err, errlen, "%s: set one of password, passwordfile "
+		    "and passwordeval", path);
+		return -1;
+	}
+	if (sources && conf.user == NULL) {
+		snprintf(err, errlen, "%s: a password is set but no user", path);
+		return -1;
+	}
+	if (conf.user && !sources && conf.auth != AUTH_EXTERNAL) {
+		snprintf(err, errlen, "%s: user is set but none of password, "
+		    "passwordfile and passwordeval", path);
+		return -1;
+	}
+	if (token && !sources) {
+		snprintf(err, errlen, "%s: auth %s needs a user and the token "
+		    "(passwordeval or passwordfile)", path, mechs[conf.auth]);
+		return -1;
+	}
+	if ((conf.tls_cert == NULL) != (conf.tls_key == NULL)) {
+		snprintf(err, errlen, "%s: tls_cert and tls_key go together",
+		    path);
+		return -1;
+	}
+	if (conf.auth == AUTH_EXTERNAL && conf.tls_cert == NULL) {
+		snprintf(err, errlen, "%s: auth external needs tls_cert and "
+		    "tls_key", path);
+		return -1;
+	}
+	if (conf.tls == TLS_OFF && (conf.tls_cert || conf.npins ||
+	    conf.capath)) {
+		snprintf(err, errlen, "%s: tls off, but %s is set", path,
+		    conf.tls_cert ? "tls_cert" : conf.npins ? "pin" : "capath");
+		return -1;
+	}
+	/* No AUTH over plaintext unless asked for twice (tls off too). */
+	if (conf.user && conf.tls == TLS_OFF && !conf.auth_plaintext) {
+		snprintf(err, errlen, "%s: tls off with user set would send the "
+		    "password in clear; use tls starttls or tls tls, or add "
+		    "auth_plaintext yes", path);
+		return -1;
+	}
+	if (conf.has_password && check_secret_file(-1, path, err, errlen) == -1)
+		return -1;
+	/* Whoever may write the file may run commands as its reader. */
+	if (conf.passwordeval && ((st->st_uid != 0 && st->st_uid != geteuid()) ||
+	    (st->st_mode & 022))) {
+		snprintf(err, errlen, "%s has passwordeval but %s; only its "
+		    "owner (root) may write it", path, st->st_mode & 022 ?
+		    "is writable by others" : "is not owned by root");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The words of a passwordeval command: blanks separate them, '...'
+ * keeps everything, "..." keeps all but \" and \\, and a backslash
+ * outside quotes keeps the next character.  Returns 0, or -1 with why.
+ */
+static int
+split_words(const char *v, char ***argvp, char *why, size_t whylen)
+{
+	char **argv = NULL, *w = xmalloc(strlen(v) + 1);
+	size_t n = 0, o;
+	char q;
+
+	while (*v) {
+		while (*v == ' ' || *v == '\t')
+			v++;
+		if (*v == '\0')
+			break;
+		for (o = 0; *v && *v != ' ' && *v != '\t'; ) {
+			if (*v == '\'' || *v == '"') {
+				for (q = *v++; *v && *v != q; v++) {
+					if (q == '"' && *v == '\\' &&
+					    (v[1] == '"' || v[1] == '\\'))
+						v++;
+					w[o++] = *v;
+				}
+				if (*v++ != q) {
+					snprintf(why, whylen, "passwordeval: "
+					    "unmatched %c", q);
+					goto fail;
+				}
+			} else if (*v == '\\' && v[1] != '\0') {
+				w[o++] = v[1];
+				v += 2;
+			} else
+				w[o++] = *v++;
+		}
+		w[o] = '\0';
+		argv = xreallocarray(argv, n + 2, sizeof(*argv));
+		argv[n++] = xstrdup(w);
+		argv[n] = NULL;
+	}
+	free(w);
+	if (n == 0) {
+		snprintf(why, whylen, "passwordeval needs a command");
+		return -1;
+	}
+	*argvp = argv;
+	return 0;
+fail:
+	free(w);
+	while (n > 0)
+		free(argv[--n]);
+	free(argv);
+	return -1;
 }
 
 /* The index of v in the NULL-terminated words, or -1. */
@@ -334,60 +475,94 @@ check_secret_file(int fd, const char *path, char *err, size_t errlen)
 }
 
 /*
- * Open the file that holds the password now, for conf_secret() to read
- * later: root does this before it gives way to the spool's owner, who
- * may not open a file of root's (REQUIREMENTS P-4, P-5).  Returns 0 (also
- * without AUTH), or -1 with err set.
+ * Open a file that holds a secret into *fd (once), with the checks of
+ * check_secret_file().  Returns 0 or -1 with err set.
  */
-int
-conf_secret_open(char *err, size_t errlen)
+static int
+open_secret(const char *path, int *fd, char *err, size_t errlen)
 {
-	const char *path = conf.passwordfile ? conf.passwordfile : conf.path;
-
-	if (conf.user == NULL || secret_fd != -1)
+	if (*fd != -1)
 		return 0;
-	if ((secret_fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
+	if ((*fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
 		snprintf(err, errlen, "unable to open %s: %s", path,
-		    strerror(errno));
+		    errno == ELOOP ? "a symbolic link" : strerror(errno));
 		return -1;
 	}
-	if (check_secret_file(secret_fd, path, err, errlen) == -1) {
-		close(secret_fd);
-		secret_fd = -1;
+	if (check_secret_file(*fd, path, err, errlen) == -1) {
+		close(*fd);
+		*fd = -1;
 		return -1;
 	}
 	return 0;
 }
 
 /*
- * Read the password into buf: the "password" line of the configuration
- * file or the first line of "passwordfile".  It is read only when a
- * session needs it, so it is not in memory during intake.  The caller
- * wipes buf.  Returns 0, or -1 with err set.
+ * Open the files that hold the password and the client's key now, for
+ * conf_secret() and tls_new() to read later: root does this before it
+ * gives way to the spool's owner, who may not open a file of root's
+ * (REQUIREMENTS P-4, P-5).  Returns 0 (also without them), or -1 with
+ * err set.
  */
 int
-conf_secret(char *buf, size_t cap, char *err, size_t errlen)
+conf_secret_open(char *err, size_t errlen)
 {
-	char line[CONF_LINE_MAX + 2];
-	const char *path;
-	char *p, *e;
-	int fd, found = 0;
-	FILE *fp;
+	if (conf.user != NULL && conf.passwordeval == NULL &&
+	    (conf.has_password || conf.passwordfile != NULL) &&
+	    open_secret(conf.passwordfile ? conf.passwordfile : conf.path,
+	    &secret_fd, err, errlen) == -1)
+		return -1;
+	if (conf.tls_key != NULL &&
+	    open_secret(conf.tls_key, &key_fd, err, errlen) == -1)
+		return -1;
+	return 0;
+}
 
-	path = conf.passwordfile ? conf.passwordfile : conf.path;
-	if (secret_fd != -1)
-		fd = fcntl(secret_fd, F_DUPFD_CLOEXEC, 0);
-	else
-		fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd == -1 || lseek(fd, 0, SEEK_SET) == -1) {
-		snprintf(err, errlen, "unable to open %s: %s", path,
+/* A descriptor of tls_key, read from the start, for tls_new() to close. */
+int
+conf_keyfile_open(char *err, size_t errlen)
+{
+	int fd;
+
+	if (open_secret(conf.tls_key, &key_fd, err, errlen) == -1)
+		return -1;
+	if ((fd = fcntl(key_fd, F_DUPFD_CLOEXEC, 0)) == -1 ||
+	    lseek(fd, 0, SEEK_SET) == -1) {
+		snprintf(err, errlen, "unable to read %s: %s", conf.tls_key,
 		    strerror(errno));
 		if (fd != -1)
 			close(fd);
 		return -1;
 	}
-	if (check_secret_file(fd, path, err, errlen) == -1) {
-		close(fd);
+	return fd;
+}
+
+/*
+ * Read the password into buf: the "password" line of the configuration
+ * file, the first line of "passwordfile", or of what "passwordeval"
+ * prints.  It is read only when a session needs it, so it is not in
+ * memory during intake.  The caller wipes buf.  Returns 0, or -1 with
+ * err set.
+ */
+int
+conf_secret(char *buf, size_t cap, char *err, size_t errlen)
+{
+	char line[SECRET_MAX + 2];
+	const char *path;
+	char *p, *e;
+	int fd, found = 0;
+	FILE *fp;
+
+	if (conf.passwordeval != NULL)
+		return secret_eval(buf, cap, err, errlen);
+	path = conf.passwordfile ? conf.passwordfile : conf.path;
+	if (open_secret(path, &secret_fd, err, errlen) == -1)
+		return -1;
+	if ((fd = fcntl(secret_fd, F_DUPFD_CLOEXEC, 0)) == -1 ||
+	    lseek(fd, 0, SEEK_SET) == -1) {
+		snprintf(err, errlen, "unable to read %s: %s", path,
+		    strerror(errno));
+		if (fd != -1)
+			close(fd);
 		return -1;
 	}
 	if ((fp = fdopen(fd, "r")) == NULL) {
@@ -420,6 +595,7 @@ conf_secret(char *buf, size_t cap, char *err, size_t errlen)
 			break;	/* its first line only */
 	}
 	explicit_bzero(line, sizeof(line));
+	/* stdio's buffer held the file: wipe it before it is freed. */
 	fclose(fp);
 	if (found == 0)
 		snprintf(err, errlen, "%s: no password in it", path);
@@ -431,5 +607,97 @@ conf_secret(char *buf, size_t cap, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: the password is empty", path);
 		return -1;
 	}
+	return 0;
+}
+
+/*
+ * passwordeval: run the command (no shell), with stdin from /dev/null
+ * and its stderr ours, and keep the first line it prints.  It must end
+ * within the "timeout" and exit 0; otherwise it is killed and the
+ * delivery waits.  Returns 0, or -1 with err set.
+ */
+static int
+secret_eval(char *buf, size_t cap, char *err, size_t errlen)
+{
+	char out[SECRET_MAX + 2];
+	int64_t deadline = deadline_in(conf.timeout);
+	size_t len = 0;
+	ssize_t r;
+	pid_t pid;
+	int p[2], status = 0, fd, timedout = 0;
+
+	if (pipe(p) == -1) {
+		snprintf(err, errlen, "passwordeval: unable to make a pipe: %s",
+		    strerror(errno));
+		return -1;
+	}
+	switch (pid = fork()) {
+	case -1:
+		snprintf(err, errlen, "passwordeval: unable to fork: %s",
+		    strerror(errno));
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	case 0:
+		if ((fd = open("/dev/null", O_RDONLY)) != -1)
+			dup2(fd, STDIN_FILENO);
+		close(p[0]);
+		if (p[1] != STDOUT_FILENO) {
+			dup2(p[1], STDOUT_FILENO);
+			close(p[1]);
+		}
+		signal(SIGPIPE, SIG_DFL);
+		execvp(conf.evalargv[0], conf.evalargv);
+		fprintf(stderr, "outbox: passwordeval: %s: %s\n",
+		    conf.evalargv[0], strerror(errno));
+		_exit(127);
+	}
+	close(p[1]);
+	fcntl(p[0], F_SETFD, FD_CLOEXEC);
+	/* To the end; what does not fit is read and dropped. */
+	for (;;) {
+		char drop[512];
+
+		r = len < sizeof(out) ? fd_read(p[0], out + len,
+		    sizeof(out) - len, deadline) : fd_read(p[0], drop,
+		    sizeof(drop), deadline);
+		if (r == -1 && errno == ETIMEDOUT)
+			timedout = 1;
+		if (r <= 0)
+			break;
+		if (len < sizeof(out))
+			len += (size_t)r;
+		explicit_bzero(drop, sizeof(drop));
+	}
+	close(p[0]);
+	if (timedout)
+		kill(pid, SIGKILL);
+	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
+		;
+	if (timedout || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		if (timedout)
+			snprintf(err, errlen, "passwordeval: %s did not finish "
+			    "within %d seconds", conf.passwordeval, conf.timeout);
+		else if (WIFEXITED(status))
+			snprintf(err, errlen, "passwordeval: %s exited with "
+			    "status %d", conf.passwordeval, WEXITSTATUS(status));
+		else
+			snprintf(err, errlen, "passwordeval: %s was killed by "
+			    "signal %d", conf.passwordeval, WTERMSIG(status));
+		explicit_bzero(out, sizeof(out));
+		return -1;
+	}
+	len = len < sizeof(out) ? len : sizeof(out) - 1;
+	out[len] = '\0';
+	out[strcspn(out, "\r\n")] = '\0';
+	if (out[0] == '\0' || strlcpy(buf, out, cap) >= cap) {
+		snprintf(err, errlen, "passwordeval: %s printed %s",
+		    conf.passwordeval, out[0] ? "a line that is too long" :
+		    "nothing");
+		explicit_bzero(out, sizeof(out));
+		explicit_bzero(buf, cap);
+		return -1;
+	}
+	explicit_bzero(out, sizeof(out));
 	return 0;
 }

@@ -51,6 +51,12 @@
 #define BACKOFF_MIN	(5 * 60)
 #define BACKOFF_MAX	(4 * 3600)
 
+/*
+ * After the smart host refused the credentials (5xx to AUTH), sessions
+ * wait this long, unless the configuration or password file changes.
+ */
+#define AUTH_HOLD	(15 * 60)
+
 /* State files without their message are removed after this long. */
 #define STATE_ORPHAN_AGE	3600
 
@@ -90,12 +96,43 @@
 /* Addresses tried for the smart host. */
 #define HOST_ADDRS_MAX	16
 
-/* Runtime configuration file: longest line, largest password. */
+/*
+ * Runtime configuration file: longest line.  The largest secret: a
+ * password, or an OAuth access token from passwordeval (Microsoft's run
+ * to about 2.5 KB); RFC 4954 allows AUTH lines of 12288 octets.
+ */
 #define CONF_LINE_MAX	1024
-#define SECRET_MAX	512
+#define SECRET_MAX	4096
 
-/* Largest PEM bundle of trust anchors (streamed); Debian's is 220 KB. */
+/* One line of an AUTH exchange (RFC 4954 4). */
+#define AUTH_LINE_MAX	12288
+
+/* SCRAM messages (user name, nonces, salt, proof): each at most this. */
+#define SCRAM_MSG_MAX	1024
+
+/*
+ * Most SCRAM iterations (PBKDF2 rounds) we agree to compute: the server
+ * picks the count, so this bounds the CPU a hostile server can make us
+ * spend: 0.6 s on a current x86-64, seconds on a small router.  RFC 7677
+ * sets the minimum, 4096, and servers use that or a few times it.
+ */
+#define SCRAM_ITER_MAX	1000000
+
+/* Largest PEM file (streamed); Debian's CA bundle is 220 KB. */
 #define CAFILE_MAX	(8 * 1024 * 1024)
+
+/* Trust anchors in all, and files read from a capath directory. */
+#define ANCHORS_MAX	4096
+#define CAPATH_FILES_MAX	4096
+
+/*
+ * Certificates of a server's chain kept to name a failure and for -bC,
+ * and the largest kept (a leaf with many names is a few KB); a client
+ * chain is as long.  Key pins in the configuration.
+ */
+#define CHAIN_MAX	8
+#define CERT_MAX	16384
+#define PINS_MAX	16
 
 /* The envelope part of a queue file: recipients and their lines. */
 #define ENVELOPE_MAX	(RCPT_MAX * (ADDR_MAX + 8) + 4096)

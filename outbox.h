@@ -14,6 +14,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <time.h>
 
 #include "config.h"
@@ -42,7 +43,9 @@
 /* conf.c */
 
 enum tlsmode { TLS_STARTTLS, TLS_IMPLICIT, TLS_OFF };
-enum authmech { AUTH_AUTO, AUTH_PLAIN, AUTH_LOGIN };
+/* In the order of conf.c's names; smtp.c ranks them for "auto". */
+enum authmech { AUTH_AUTO, AUTH_PLAIN, AUTH_LOGIN, AUTH_CRAM_MD5,
+    AUTH_SCRAM_SHA_256, AUTH_XOAUTH2, AUTH_OAUTHBEARER, AUTH_EXTERNAL };
 enum deliver { DELIVER_FOREGROUND, DELIVER_BACKGROUND, DELIVER_QUEUE };
 
 /*
@@ -57,8 +60,15 @@ struct conf {
 	char		*user;		/* NULL: no AUTH */
 	int		 has_password;	/* "password" key present */
 	char		*passwordfile;
+	char		*passwordeval;	/* the command, as written */
+	char		**evalargv;	/* and as words for execvp() */
 	enum authmech	 auth;
+	int		 auth_plaintext;	/* AUTH allowed with tls off */
 	char		*cafile;
+	char		*capath;
+	unsigned char	 pins[PINS_MAX][32];	/* SHA-256 of a key */
+	size_t		 npins;
+	char		*tls_cert, *tls_key;	/* the client certificate */
 	char		*helo;
 	char		*from;		/* NULL: user@domain of the caller */
 	char		*domain;
@@ -77,6 +87,8 @@ extern struct conf conf;
 int	conf_load(const char *, char *, size_t);
 int	conf_secret(char *, size_t, char *, size_t);
 int	conf_secret_open(char *, size_t);
+int	conf_keyfile_open(char *, size_t);
+const char *conf_auth_name(enum authmech);
 
 /* aliases.c */
 
@@ -175,17 +187,58 @@ struct hostaddr {
 };
 int	dns_host(const char *, int, struct hostaddr *, size_t, char *, size_t);
 
+/* auth.c: SASL mechanisms for SMTP AUTH (RFC 4954) and base64; no I/O */
+
+size_t	b64_encode(char *, size_t, const void *, size_t);
+ssize_t	b64_decode(void *, size_t, const char *, size_t);
+int	sasl_cram_md5(char *, size_t, const char *, const char *, const void *,
+	    size_t);
+size_t	sasl_xoauth2(char *, size_t, const char *, const char *);
+size_t	sasl_oauthbearer(char *, size_t, const char *, const char *, int,
+	    const char *);
+
+/* One SCRAM-SHA-256 exchange (RFC 5802, RFC 7677), client side. */
+struct scram {
+	char		 bare[SCRAM_MSG_MAX];	/* client-first-message-bare */
+	size_t		 barelen;
+	unsigned char	 server_sig[32];	/* expected ServerSignature */
+	int		 state;	/* 0 new or failed, 1 started, 2 proved, 3 verified */
+};
+int	scram_start(struct scram *, const char *, const char *, char *, size_t);
+int	scram_prove(struct scram *, const char *, const char *, size_t, char *,
+	    size_t, char *, size_t);
+int	scram_verify(struct scram *, const char *, size_t, char *, size_t);
+void	scram_wipe(struct scram *);
+
+/* cert.c: reading X.509 certificates (DER), for pins, names and dates */
+
+/* What a certificate says, as pointers into its DER. */
+struct certinfo {
+	const unsigned char	*subject, *issuer, *spki, *san;
+	size_t			 subjectlen, issuerlen, spkilen, sanlen;
+	int64_t			 notbefore, notafter;	/* Unix time */
+};
+int	cert_parse(const unsigned char *, size_t, struct certinfo *);
+size_t	cert_name(char *, size_t, const unsigned char *, size_t);
+size_t	cert_altnames(char *, size_t, const struct certinfo *);
+int	cert_match_ip(const struct certinfo *, const unsigned char *, size_t);
+size_t	cert_time(char *, size_t, int64_t);
+
 /* tls.c */
 
 struct tls;	/* trust anchors and one BearSSL client engine */
 
-struct tls	*tls_new(const char *, char *, size_t);
+struct tls	*tls_new(char *, size_t);
 int		 tls_handshake(struct tls *, int, const char *, int64_t, char *,
 		    size_t);
 void		 tls_io(struct tls *, struct io *);
 void		 tls_error(struct tls *, char *, size_t);
 void		 tls_close(struct tls *, int64_t);
 void		 tls_free(struct tls *);
+void		 tls_show(struct tls *, FILE *);
+void		 tls_server_pin(struct tls *, char *, size_t);
+void		 tls_pin_text(char *, size_t, const unsigned char[32]);
+int		 tls_clock(time_t, char *, size_t);
 
 /* msg.c */
 
@@ -328,6 +381,7 @@ enum smtp_fail {
 	SMTP_OK,
 	SMTP_TEMP,	/* network, TLS, 4xx, protocol: try again later */
 	SMTP_CONFIG,	/* nothing will work until the configuration changes */
+	SMTP_AUTH,	/* the server refused the credentials (5xx) */
 };
 
 struct smtp;
@@ -336,5 +390,6 @@ struct smtp	*smtp_open(struct tls *, enum smtp_fail *, char *, size_t);
 int		 smtp_send(struct smtp *, struct qmsg *, char *, size_t);
 void		 smtp_close(struct smtp *);
 const char	*smtp_relay(struct smtp *);
+int		 smtp_check(void);
 
 #endif

@@ -151,6 +151,10 @@ static void	attempt(struct qmsg *, const char *);
 static int	selected(const struct qmsg *, const struct qsel *);
 static int	match_any(const struct addrlist *, const char *);
 static int	contains(const char *, const char *);
+static void	cred_stamp(char *, size_t);
+static int	auth_held(char *, size_t);
+static void	auth_hold(const char *);
+static void	auth_unhold(void);
 
 static int
 spath(char *buf, size_t cap, const char *dir, const char *name)
@@ -1856,10 +1860,17 @@ queue_run(const char *only, const struct qsel *sel, int backoff)
 		}
 
 		if (s == NULL && conf.tls != TLS_OFF && tls == NULL &&
-		    (tls = tls_new(conf.cafile, err, sizeof(err))) == NULL)
+		    (tls = tls_new(err, sizeof(err))) == NULL)
 			cls = SMTP_CONFIG;
-		else if (s == NULL)
+		else if (s == NULL && auth_held(err, sizeof(err)))
+			cls = SMTP_TEMP;
+		else if (s == NULL) {
 			s = smtp_open(tls, &cls, err, sizeof(err));
+			if (cls == SMTP_AUTH)
+				auth_hold(err);
+			else if (s != NULL)
+				auth_unhold();
+		}
 		if (s == NULL) {
 			attempt(&m, err);
 			if (state_write(&m, why, sizeof(why)) == -1)
@@ -1909,6 +1920,87 @@ queue_run(const char *only, const struct qsel *sel, int backoff)
 	if (lockfd != -1)
 		close(lockfd);
 	return rc;
+}
+
+/*
+ * The AUTH hold: after the server refused the credentials with 5xx,
+ * state/.authfail holds when, the error, and the modification times of
+ * the files the credentials come from.  For AUTH_HOLD seconds no
+ * session starts unless those files changed: a wrong password tried
+ * by every cron run and every submission would lock the account at
+ * most providers, or get this host banned.
+ */
+static void
+cred_stamp(char *buf, size_t cap)
+{
+	struct stat a, b;
+
+	memset(&a, 0, sizeof(a));
+	memset(&b, 0, sizeof(b));
+	stat(conf.path, &a);
+	if (conf.passwordfile != NULL)
+		stat(conf.passwordfile, &b);
+	snprintf(buf, cap, "%lld.%09ld %lld.%09ld", (long long)a.st_mtim.tv_sec,
+	    a.st_mtim.tv_nsec, (long long)b.st_mtim.tv_sec, b.st_mtim.tv_nsec);
+}
+
+/* Is a session on hold?  Then err says why and until when. */
+static int
+auth_held(char *err, size_t errlen)
+{
+	char path[4096], buf[ERR_MAX + 128], stamp[64], when[40], *nl;
+	long long t;
+	ssize_t n;
+	int fd, off;
+
+	if (spath(path, sizeof(path), "state", ".authfail") == -1 ||
+	    (fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	cred_stamp(stamp, sizeof(stamp));
+	if (sscanf(buf, "%lld %n", &t, &off) != 1 ||
+	    strncmp(buf + off, stamp, strlen(stamp)) != 0 ||
+	    buf[off + strlen(stamp)] != '\n' ||
+	    time(NULL) - t >= AUTH_HOLD || time(NULL) < t)
+		return 0;
+	nl = buf + off + strlen(stamp) + 1;
+	nl[strcspn(nl, "\n")] = '\0';
+	cert_time(when, sizeof(when), t + AUTH_HOLD);
+	snprintf(err, errlen, "not connecting until %s, or until the password "
+	    "changes: the last AUTH failed: %s", when, nl);
+	return 1;
+}
+
+static void
+auth_hold(const char *why)
+{
+	char path[4096], tmp[4096], stamp[64];
+	int fd;
+
+	if (spath(path, sizeof(path), "state", ".authfail") == -1 ||
+	    spath(tmp, sizeof(tmp), "state", ".authfail.new") == -1)
+		return;
+	cred_stamp(stamp, sizeof(stamp));
+	unlink(tmp);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0600)) == -1)
+		return;
+	if (dprintf(fd, "%lld %s\n%s\n", (long long)time(NULL), stamp,
+	    why) < 0 || close(fd) == -1 || rename(tmp, path) == -1)
+		unlink(tmp);
+}
+
+static void
+auth_unhold(void)
+{
+	char path[4096];
+
+	if (spath(path, sizeof(path), "state", ".authfail") == 0)
+		unlink(path);
 }
 
 /*

@@ -25,7 +25,8 @@
 
 #include "outbox.h"
 
-enum mode { M_SUBMIT, M_QUEUE, M_LIST, M_VERIFY, M_SMTP, M_ALIASES };
+enum mode { M_SUBMIT, M_QUEUE, M_LIST, M_VERIFY, M_SMTP, M_ALIASES,
+    M_CHECK };
 
 struct opts {
 	enum mode	 mode;
@@ -80,7 +81,8 @@ usage(void)
 	    "       outbox [-v] [-C file] -q[interval] [-qIid] [-qRrcpt] "
 	    "[-qSsender]\n"
 	    "       outbox [-C file] -qD id ...\n"
-	    "       outbox [-C file] -bp\n");
+	    "       outbox [-C file] -bp\n"
+	    "       outbox [-v] [-C file] -bC\n");
 	exit(EX_USAGE);
 }
 
@@ -155,6 +157,8 @@ parse_args(int argc, char **argv, struct opts *o, int *first)
 					o->mode = M_VERIFY;
 				else if (strcmp(val, "i") == 0)
 					o->mode = M_ALIASES;
+				else if (strcmp(val, "C") == 0)
+					o->mode = M_CHECK;
 				else if (strcmp(val, "d") == 0 ||
 				    strcmp(val, "D") == 0)
 					die(EX_USAGE, "%s: outbox never listens for "
@@ -808,6 +812,21 @@ main(int argc, char **argv)
 	path = o.config ? o.config : env;
 	if (path == NULL || *path == '\0')
 		path = PATH_CONFIG;
+	if (o.mode == M_CHECK) {
+		/* -bC needs no spool, and reads the secret: no group. */
+		if (setgid_mode)
+			priv_drop_group();
+		priv_nodump();
+		if (first < argc)
+			usage();
+		if (conf_load(path, err, sizeof(err)) == -1) {
+			printf("error: %s\nhint: correct the line named; "
+			    "outbox.conf(5) lists the keys\n", err);
+			return EX_CONFIG;
+		}
+		printf("config: %s: ok\n", path);
+		return smtp_check();
+	}
 	if (conf_load(path, err, sizeof(err)) == -1)
 		die(EX_CONFIG, "%s", err);
 	who();
@@ -862,6 +881,7 @@ main(int argc, char **argv)
 		log_open(1);
 		return submit(&o, argc - first, argv + first);
 	case M_ALIASES:
+	case M_CHECK:
 		break;
 	}
 	return EX_SOFTWARE;

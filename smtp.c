@@ -34,13 +34,12 @@
 #define CAP_PIPELINING	0x10
 #define CAP_SMTPUTF8	0x20
 #define CAP_DSN		0x40
-#define MECH_PLAIN	0x01
-#define MECH_LOGIN	0x02
+#define MECH(m)		(1u << (m))	/* an enum authmech in s->mechs */
 
 /* command() and reply() flags. */
-#define C_SECRET	0x01	/* a credential: trace the verb only */
 #define C_CAPS		0x02	/* EHLO's reply: read capabilities */
 #define C_MORE		0x04	/* more replies follow (PIPELINING) */
+#define C_STARTTLS	0x08	/* the reply to STARTTLS: nothing may follow */
 
 /* The commands of one transaction, for send_commands(). */
 enum cmdkind { K_RSET, K_MAIL, K_RCPT, K_DATA };
@@ -53,6 +52,9 @@ struct smtp {
 	char		 relay[320];	/* host[addr]:port, for logs */
 	int		 ehlo;		/* EHLO (not HELO) was accepted */
 	unsigned	 caps, mechs;
+	unsigned	 mechs_plain;	/* mechs offered before STARTTLS */
+	int		 authing;	/* an AUTH exchange: hide its payloads */
+	char		 ehlo_text[512];	/* the extensions, for -bC */
 	long long	 sizemax;	/* SIZE limit announced; 0: none */
 	int		 sent;		/* transactions so far */
 	int		 dead;		/* the connection failed: no QUIT */
@@ -78,8 +80,24 @@ static int	starttls(struct smtp *, struct tls *, char *, size_t);
 static int	authenticate(struct smtp *, enum smtp_fail *, char *, size_t);
 static int	send_body(struct smtp *, struct qmsg *, char *, size_t);
 static int	out_flush(struct smtp *, char *, size_t);
-static size_t	base64(char *, size_t, const void *, size_t);
 static void	io_failed(struct smtp *, const char *, char *, size_t);
+static int	auth_line(struct smtp *, const char *, const void *, size_t,
+		    char *, size_t);
+static int	auth_pick(struct smtp *, enum authmech *, char *, size_t);
+static int	auth_challenge(struct smtp *, char *, size_t, size_t *);
+static int	auth_scram(struct smtp *, const char *, char *, size_t);
+static void	step(const char *, const char *, ...) PRINTF(2, 3);
+
+/* SASL names of enum authmech, and the order "auto" tries them in. */
+static const char *const sasl_names[] = { "", "PLAIN", "LOGIN", "CRAM-MD5",
+    "SCRAM-SHA-256", "XOAUTH2", "OAUTHBEARER", "EXTERNAL" };
+static const enum authmech ranked[] = { AUTH_EXTERNAL, AUTH_SCRAM_SHA_256,
+    AUTH_CRAM_MD5, AUTH_PLAIN, AUTH_LOGIN };
+
+/* -bC: where each stage is reported, and the stage a failure is in. */
+static FILE		*report;
+static const char	*stage_now;
+static struct tls	*show_tls;
 
 /* The deadline of a stage: its own time, within the session's. */
 static int64_t
@@ -88,35 +106,6 @@ stage(struct smtp *s, int seconds)
 	int64_t d = deadline_in(seconds);
 
 	return d < s->end ? d : s->end;
-}
-
-static size_t
-base64(char *dst, size_t cap, const void *src, size_t len)
-{
-	static const char tab[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	const unsigned char *p = src;
-	size_t o = 0, i;
-	uint32_t v;
-
-	if (cap < (len + 2) / 3 * 4 + 1)
-		return 0;
-	for (i = 0; i + 2 < len; i += 3) {
-		v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
-		dst[o++] = tab[v >> 18];
-		dst[o++] = tab[v >> 12 & 63];
-		dst[o++] = tab[v >> 6 & 63];
-		dst[o++] = tab[v & 63];
-	}
-	if (i < len) {
-		v = (uint32_t)p[i] << 16 | (i + 1 < len ? (uint32_t)p[i + 1] << 8 : 0);
-		dst[o++] = tab[v >> 18];
-		dst[o++] = tab[v >> 12 & 63];
-		dst[o++] = i + 1 < len ? tab[v >> 6 & 63] : '=';
-		dst[o++] = '=';
-	}
-	dst[o] = '\0';
-	return o;
 }
 
 /* A read or write failed: say what and why, naming the TLS cause. */
@@ -163,7 +152,9 @@ reply(struct smtp *s, int tmo, int flags, char *err, size_t errlen)
 			io_failed(s, "reading the reply", err, errlen);
 			return -1;
 		}
-		if (verbose)
+		if (verbose && s->authing && strncmp(line, "334", 3) == 0)
+			fprintf(stderr, "<<< 334 <redacted>\n");
+		else if (verbose)
 			fprintf(stderr, "<<< %s%s\n", line, r == 2 ? "..." : "");
 		total += len;
 		if (++lines > REPLY_LINES_MAX || total > REPLY_MAX) {
@@ -195,6 +186,15 @@ reply(struct smtp *s, int tmo, int flags, char *err, size_t errlen)
 		if (len == 3 || line[3] == ' ')
 			break;
 	}
+	if ((flags & C_STARTTLS) && (linebuf_pending(&s->lb) > 0 ||
+	    recv(s->fd, line, 1, MSG_PEEK | MSG_DONTWAIT) == 1)) {
+		/* Plaintext that TLS would seem to vouch for (CVE-2011-0411). */
+		snprintf(err, errlen, "%s: the server sent plaintext after the "
+		    "reply to STARTTLS; session aborted, nothing was sent",
+		    s->relay);
+		s->dead = 1;
+		return -1;
+	}
 	if (!(flags & C_MORE) && linebuf_pending(&s->lb) > 0) {
 		snprintf(err, errlen, "%s: protocol error: data after the reply "
 		    "\"%.80s\"", s->relay, s->text);
@@ -213,8 +213,8 @@ bad:
 
 /*
  * Send one command line and read its reply within tmo seconds.  flags:
- * C_SECRET shows only the verb in the trace (AUTH and its responses
- * carry the password), C_CAPS reads EHLO capabilities from the reply.
+ * C_CAPS reads EHLO capabilities from the reply, C_STARTTLS refuses
+ * anything after it.  Credentials go through auth_line() instead.
  */
 static int
 command(struct smtp *s, int tmo, int flags, char *err, size_t errlen,
@@ -231,12 +231,8 @@ command(struct smtp *s, int tmo, int flags, char *err, size_t errlen,
 		snprintf(err, errlen, "%s: command too long", s->relay);
 		return -1;
 	}
-	if (verbose && !(flags & C_SECRET))
+	if (verbose)
 		fprintf(stderr, ">>> %s\n", buf);
-	else if (verbose)	/* "AUTH PLAIN <redacted>", or just "<redacted>" */
-		fprintf(stderr, ">>> %.*s<redacted>\n",
-		    strncmp(buf, "AUTH ", 5) == 0 ?
-		    (int)(5 + strcspn(buf + 5, " ") + 1) : 0, buf);
 	memcpy(buf + n, "\r\n", 2);
 	if (s->io.write(s->io.ctx, buf, (size_t)n + 2, stage(s, conf.timeout)) == -1) {
 		explicit_bzero(buf, sizeof(buf));
@@ -244,15 +240,21 @@ command(struct smtp *s, int tmo, int flags, char *err, size_t errlen,
 		return -1;
 	}
 	explicit_bzero(buf, sizeof(buf));
-	return reply(s, tmo, flags & C_CAPS, err, errlen);
+	return reply(s, tmo, flags & (C_CAPS | C_STARTTLS), err, errlen);
 }
 
 /* One EHLO line: a keyword, then parameters (RFC 5321 4.1.1.1). */
 static void
 capability(struct smtp *s, const char *t)
 {
-	size_t k = strcspn(t, " =");
+	size_t k = strcspn(t, " ="), i, n = strlen(s->ehlo_text);
 	const char *p;
+
+	if (n + 3 < sizeof(s->ehlo_text))
+		escape(s->ehlo_text + n, sizeof(s->ehlo_text) - n, n ? ", " : "",
+		    n ? 2 : 0);
+	n = strlen(s->ehlo_text);
+	escape(s->ehlo_text + n, sizeof(s->ehlo_text) - n, t, strlen(t));
 
 	if (k == 8 && strncasecmp(t, "STARTTLS", 8) == 0)
 		s->caps |= CAP_STARTTLS;
@@ -275,10 +277,11 @@ capability(struct smtp *s, const char *t)
 		for (p = t + 4; *p; ) {
 			p += strspn(p, " =");
 			k = strcspn(p, " ");
-			if (k == 5 && strncasecmp(p, "PLAIN", 5) == 0)
-				s->mechs |= MECH_PLAIN;
-			else if (k == 5 && strncasecmp(p, "LOGIN", 5) == 0)
-				s->mechs |= MECH_LOGIN;
+			for (i = 1; i < sizeof(sasl_names) / sizeof(sasl_names[0]);
+			    i++)
+				if (k == strlen(sasl_names[i]) &&
+				    strncasecmp(p, sasl_names[i], k) == 0)
+					s->mechs |= MECH(i);
 			p += k;
 		}
 	}
@@ -296,11 +299,13 @@ hello(struct smtp *s, char *err, size_t errlen)
 	s->caps = s->mechs = 0;
 	s->sizemax = 0;
 	s->ehlo = 0;
+	s->ehlo_text[0] = '\0';
 	if ((code = command(s, conf.timeout, C_CAPS, err, errlen, "EHLO %s",
 	    conf.helo)) == -1)
 		return -1;
 	if (code / 100 == 2) {
 		s->ehlo = 1;
+		step("ehlo", "%s%s", s->tls ? "(over TLS) " : "", s->ehlo_text);
 		return 0;
 	}
 	if (code / 100 != 5) {
@@ -329,15 +334,27 @@ static int
 handshake(struct smtp *s, struct tls *tls, char *err, size_t errlen)
 {
 	char why[ERR_MAX];
+	int r;
 
-	if (tls_handshake(tls, s->fd, conf.host, stage(s, conf.timeout), why,
-	    sizeof(why)) == -1) {
+	stage_now = "tls";
+	r = tls_handshake(tls, s->fd, conf.host, stage(s, conf.timeout), why,
+	    sizeof(why));
+	if (report != NULL)
+		tls_show(tls, report);
+	show_tls = tls;
+	if (r == -1) {
 		snprintf(err, errlen, "%s: %s", s->relay, why);
 		s->dead = 1;
 		return -1;
 	}
 	s->tls = tls;
 	tls_io(tls, &s->io);
+	if (conf.npins > 0)
+		step("trust", "the server's key matches a pin");
+	else
+		step("trust", "the certificate is valid for %s and issued by a "
+		    "CA of %s", conf.host, conf.capath && conf.cafile ?
+		    "cafile or capath" : conf.capath ? "capath" : "cafile");
 	return 0;
 }
 
@@ -351,12 +368,15 @@ starttls(struct smtp *s, struct tls *tls, char *err, size_t errlen)
 {
 	int code;
 
+	stage_now = "starttls";
 	if (!(s->caps & CAP_STARTTLS)) {
 		snprintf(err, errlen, "%s does not offer STARTTLS; nothing was "
 		    "sent (tls starttls)", s->relay);
 		return -1;
 	}
-	if ((code = command(s, conf.timeout, 0, err, errlen, "STARTTLS")) == -1)
+	s->mechs_plain = s->mechs;
+	if ((code = command(s, conf.timeout, C_STARTTLS, err, errlen,
+	    "STARTTLS")) == -1)
 		return -1;
 	if (code != 220) {
 		snprintf(err, errlen, "%s: STARTTLS refused: %s; nothing was sent",
@@ -368,63 +388,288 @@ starttls(struct smtp *s, struct tls *tls, char *err, size_t errlen)
 	return hello(s, err, errlen);
 }
 
-/* AUTH PLAIN (RFC 4616) or LOGIN, with the password read just now. */
+/*
+ * -bC: one line on stdout for a stage that went well.  Nothing when
+ * not in -bC.
+ */
+static void
+step(const char *what, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (report == NULL)
+		return;
+	fprintf(report, "%s: ", what);
+	va_start(ap, fmt);
+	vfprintf(report, fmt, ap);
+	va_end(ap);
+	fputc('\n', report);
+}
+
+/*
+ * Send one line of an AUTH exchange and read the reply: verb (the
+ * command, or NULL for a response) and raw as base64 ("=" for an empty
+ * initial response; an empty line for an empty response), or raw as it
+ * is when verb is NULL and raw is "*" (the cancel).  The trace shows the
+ * verb and "<redacted>" for the rest.  Returns the code or -1.
+ */
+static int
+auth_line(struct smtp *s, const char *verb, const void *raw, size_t len,
+    char *err, size_t errlen)
+{
+	char line[AUTH_LINE_MAX + 2];
+	size_t n = 0, b;
+	int code;
+
+	if (verb != NULL)
+		n = (size_t)snprintf(line, sizeof(line), "%s%s", verb,
+		    raw != NULL ? " " : "");
+	if (raw != NULL && len == 1 && verb == NULL &&
+	    *(const char *)raw == '*')
+		line[n++] = '*';
+	else if (raw != NULL && len == 0 && verb != NULL)
+		line[n++] = '=';
+	else if (raw != NULL && len > 0) {
+		if ((b = b64_encode(line + n, sizeof(line) - n - 2, raw,
+		    len)) == 0) {
+			snprintf(err, errlen, "%s: AUTH line too long", s->relay);
+			s->dead = 1;
+			return -1;
+		}
+		n += b;
+	}
+	if (verbose)
+		fprintf(stderr, ">>> %s%s\n", verb ? verb : "",
+		    raw == NULL ? "" : verb ? " <redacted>" : "<redacted>");
+	memcpy(line + n, "\r\n", 2);
+	s->authing = 1;
+	if (s->io.write(s->io.ctx, line, n + 2, stage(s, conf.timeout)) == -1) {
+		explicit_bzero(line, sizeof(line));
+		io_failed(s, "sending AUTH", err, errlen);
+		return -1;
+	}
+	explicit_bzero(line, sizeof(line));
+	code = reply(s, conf.timeout, 0, err, errlen);
+	s->authing = 0;
+	return code;
+}
+
+/*
+ * The server's 334 challenge, decoded into buf (NUL-terminated).
+ * Returns 0, or -1 with err set when it is not base64.
+ */
+static int
+auth_challenge(struct smtp *s, char *buf, size_t cap, size_t *lenp)
+{
+	const char *t = s->text + 3;
+	ssize_t n;
+
+	t += *t == ' ';
+	if ((n = b64_decode(buf, cap - 1, t, strlen(t))) == -1)
+		return -1;
+	buf[n] = '\0';
+	*lenp = (size_t)n;
+	return 0;
+}
+
+/*
+ * The mechanism to use: the configured one if the server offers it;
+ * for "auto" the first of ranked[] that it offers and that has what it
+ * needs (EXTERNAL a client certificate, the others a user).  AUTH_AUTO
+ * in *m: no AUTH (a client certificate alone, no user).
+ */
+static int
+auth_pick(struct smtp *s, enum authmech *m, char *err, size_t errlen)
+{
+	char offered[128] = "";
+	size_t i;
+
+	for (i = 1; i < sizeof(sasl_names) / sizeof(sasl_names[0]); i++)
+		if (s->mechs & MECH(i))
+			snprintf(offered + strlen(offered), sizeof(offered) -
+			    strlen(offered), " %s", sasl_names[i]);
+	*m = AUTH_AUTO;
+	if (conf.auth != AUTH_AUTO && (s->mechs & MECH(conf.auth)))
+		*m = conf.auth;
+	for (i = 0; conf.auth == AUTH_AUTO && *m == AUTH_AUTO &&
+	    i < sizeof(ranked) / sizeof(ranked[0]); i++)
+		if ((s->mechs & MECH(ranked[i])) && (ranked[i] == AUTH_EXTERNAL ?
+		    conf.tls_cert != NULL : conf.user != NULL))
+			*m = ranked[i];
+	if (*m != AUTH_AUTO || (conf.user == NULL && conf.auth == AUTH_AUTO))
+		return 0;
+	if (s->mechs == 0)
+		snprintf(err, errlen, "%s does not offer AUTH%s; nothing was "
+		    "sent", s->relay, !s->ehlo ? " (it refused EHLO)" :
+		    s->mechs_plain ? " after STARTTLS, though it did before" :
+		    "");
+	else
+		snprintf(err, errlen, "%s does not offer AUTH %s (it offers%s)",
+		    s->relay, conf.auth == AUTH_AUTO ? "with a password" :
+		    sasl_names[conf.auth], offered);
+	return -1;
+}
+
+/*
+ * SCRAM-SHA-256 (RFC 5802, RFC 7677): the server must prove that it
+ * knows the password too, or nothing is sent.  Returns the code of the
+ * last reply, or -1 with err set.
+ */
+static int
+auth_scram(struct smtp *s, const char *pw, char *err, size_t errlen)
+{
+	char msg[SCRAM_MSG_MAX], nonce[32], why[ERR_MAX];
+	unsigned char rnd[18];
+	struct scram sc;
+	ssize_t d;
+	size_t n;
+	int code;
+
+	why[0] = '\0';
+	memset(&sc, 0, sizeof(sc));
+	rand_bytes(rnd, sizeof(rnd));
+	b64_encode(nonce, sizeof(nonce), rnd, sizeof(rnd));
+	if (scram_start(&sc, conf.user, nonce, msg, sizeof(msg)) == -1) {
+		snprintf(err, errlen, "SCRAM: the user name is too long");
+		return -1;
+	}
+	code = auth_line(s, "AUTH SCRAM-SHA-256", msg, strlen(msg), err,
+	    errlen);
+	if (code == 334 && (auth_challenge(s, msg, sizeof(msg), &n) == -1 ||
+	    scram_prove(&sc, pw, msg, n, msg, sizeof(msg), why,
+	    sizeof(why)) == -1))
+		goto refuse;
+	if (code == 334)
+		code = auth_line(s, NULL, msg, strlen(msg), err, errlen);
+	if (code == 334) {
+		/* server-final-message; the empty response finishes. */
+		if (auth_challenge(s, msg, sizeof(msg), &n) == -1 ||
+		    scram_verify(&sc, msg, n, why, sizeof(why)) == -1)
+			goto refuse;
+		code = auth_line(s, NULL, "", 0, err, errlen);
+	}
+	if (code == 235 && sc.state != 3) {
+		/* The proof came with 235 (RFC 4954 4), or not at all. */
+		d = strlen(s->text) > 4 ? b64_decode(msg, sizeof(msg) - 1,
+		    s->text + 4, strcspn(s->text + 4, " ")) : -1;
+		if (d <= 0 || scram_verify(&sc, msg, (size_t)d, why,
+		    sizeof(why)) == -1) {
+			snprintf(err, errlen, "%s: SCRAM: the server accepted "
+			    "without proving that it knows the password; "
+			    "nothing was sent", s->relay);
+			code = -1;
+		}
+	}
+	scram_wipe(&sc);
+	explicit_bzero(msg, sizeof(msg));
+	return code;
+refuse:
+	scram_wipe(&sc);
+	explicit_bzero(msg, sizeof(msg));
+	if (code == 334 && why[0] == '\0')
+		snprintf(why, sizeof(why), "SCRAM: the server's challenge is "
+		    "not base64");
+	/* Cancel (RFC 4954 4): the server answers 501. */
+	auth_line(s, NULL, "*", 1, err, errlen);
+	snprintf(err, errlen, "%s: %s; nothing was sent", s->relay, why);
+	return -1;
+}
+
+/*
+ * AUTH with the mechanism auth_pick() chose and the secret read just
+ * now; every buffer that held it is wiped.  A 5xx refusal is SMTP_AUTH
+ * in *cls, so that the queue does not try again at once.
+ */
 static int
 authenticate(struct smtp *s, enum smtp_fail *cls, char *err, size_t errlen)
 {
-	char pw[SECRET_MAX], raw[2 * SECRET_MAX + 4], b64[4 * SECRET_MAX + 16];
-	const char *mech;
-	size_t ul = strlen(conf.user), pl;
-	int code = -1, m;
+	char pw[SECRET_MAX], raw[2 * SECRET_MAX + 512], chal[REPLY_TEXT_MAX];
+	enum authmech m;
+	size_t n = 0, ul;
+	int code = -1;
 
-	m = conf.auth == AUTH_PLAIN ? MECH_PLAIN :
-	    conf.auth == AUTH_LOGIN ? MECH_LOGIN :
-	    s->mechs & MECH_PLAIN ? MECH_PLAIN : MECH_LOGIN;
-	mech = m == MECH_PLAIN ? "PLAIN" : "LOGIN";
-	if (!(s->caps & CAP_AUTH) || !(s->mechs & m)) {
-		snprintf(err, errlen, "%s does not offer AUTH %s%s", s->relay,
-		    conf.auth == AUTH_AUTO ? "PLAIN or LOGIN" : mech,
-		    s->ehlo ? "" : " (it refused EHLO)");
+	stage_now = "auth";
+	if (auth_pick(s, &m, err, errlen) == -1)
+		return -1;
+	if (m == AUTH_AUTO) {
+		step("auth", "none: %s offers no AUTH EXTERNAL and no user is "
+		    "set", conf.host);
+		return 0;
+	}
+	if (m != AUTH_EXTERNAL && conf_secret(pw, sizeof(pw), err,
+	    errlen) == -1) {
+		*cls = conf.passwordeval ? SMTP_TEMP : SMTP_CONFIG;
 		return -1;
 	}
-	if (conf_secret(pw, sizeof(pw), err, errlen) == -1) {
-		*cls = SMTP_CONFIG;
-		return -1;
-	}
-	pl = strlen(pw);
-	if (m == MECH_PLAIN) {
-		/* authzid NUL authcid NUL passwd */
-		raw[0] = '\0';
-		memcpy(raw + 1, conf.user, ul < SECRET_MAX ? ul : SECRET_MAX);
-		ul = ul < SECRET_MAX ? ul : SECRET_MAX;
-		raw[1 + ul] = '\0';
-		memcpy(raw + 2 + ul, pw, pl);
-		base64(b64, sizeof(b64), raw, 2 + ul + pl);
-		code = command(s, conf.timeout, C_SECRET, err, errlen,
-		    "AUTH PLAIN %s", b64);
-	} else {
-		base64(b64, sizeof(b64), conf.user, ul < SECRET_MAX ? ul :
-		    SECRET_MAX);
-		code = command(s, conf.timeout, 0, err, errlen, "AUTH LOGIN");
+	ul = conf.user ? strlen(conf.user) : 0;
+	switch (m) {
+	case AUTH_PLAIN:	/* RFC 4616: authzid NUL authcid NUL passwd */
+		n = (size_t)snprintf(raw, sizeof(raw), "%c%s%c%s", 0, conf.user,
+		    0, pw);
+		code = auth_line(s, "AUTH PLAIN", raw, n, err, errlen);
+		break;
+	case AUTH_LOGIN:
+		code = auth_line(s, "AUTH LOGIN", NULL, 0, err, errlen);
 		if (code == 334)
-			code = command(s, conf.timeout, C_SECRET, err, errlen,
-			    "%s", b64);
-		if (code == 334) {
-			base64(b64, sizeof(b64), pw, pl);
-			code = command(s, conf.timeout, C_SECRET, err, errlen,
-			    "%s", b64);
+			code = auth_line(s, NULL, conf.user, ul, err, errlen);
+		if (code == 334)
+			code = auth_line(s, NULL, pw, strlen(pw), err, errlen);
+		break;
+	case AUTH_CRAM_MD5:	/* RFC 2195 */
+		code = auth_line(s, "AUTH CRAM-MD5", NULL, 0, err, errlen);
+		if (code != 334)
+			break;
+		if (auth_challenge(s, chal, sizeof(chal), &n) == -1 ||
+		    sasl_cram_md5(raw, sizeof(raw), conf.user, pw, chal,
+		    n) == -1) {
+			snprintf(err, errlen, "%s: CRAM-MD5: bad challenge",
+			    s->relay);
+			code = auth_line(s, NULL, "*", 1, err, errlen);
+			code = -1;
+			break;
 		}
+		code = auth_line(s, NULL, raw, strlen(raw), err, errlen);
+		break;
+	case AUTH_SCRAM_SHA_256:
+		code = auth_scram(s, pw, err, errlen);
+		break;
+	case AUTH_XOAUTH2:
+	case AUTH_OAUTHBEARER:
+		n = m == AUTH_XOAUTH2 ? sasl_xoauth2(raw, sizeof(raw), conf.user,
+		    pw) : sasl_oauthbearer(raw, sizeof(raw), conf.user,
+		    conf.host, conf.port, pw);
+		code = auth_line(s, m == AUTH_XOAUTH2 ? "AUTH XOAUTH2" :
+		    "AUTH OAUTHBEARER", raw, n, err, errlen);
+		/*
+		 * 334 carries the error as JSON; the answer that ends the
+		 * exchange is empty for XOAUTH2, 0x01 for OAUTHBEARER
+		 * (RFC 7628 3.2.3).  The 5xx that follows says it all.
+		 */
+		if (code == 334)
+			code = auth_line(s, NULL, "\001", m == AUTH_XOAUTH2 ? 0 : 1,
+			    err, errlen);
+		break;
+	case AUTH_EXTERNAL:	/* RFC 4422 appendix A: the certificate's name */
+		code = auth_line(s, "AUTH EXTERNAL", "", 0, err, errlen);
+		break;
+	case AUTH_AUTO:
+		break;
 	}
 	explicit_bzero(pw, sizeof(pw));
 	explicit_bzero(raw, sizeof(raw));
-	explicit_bzero(b64, sizeof(b64));
+	explicit_bzero(chal, sizeof(chal));
 	if (code == -1)
 		return -1;
 	if (code != 235) {
 		snprintf(err, errlen, "%s: AUTH %s as %s failed: %s", s->relay,
-		    mech, conf.user, s->text);
+		    sasl_names[m], conf.user ? conf.user : "(certificate)",
+		    s->text);
+		if (code / 100 == 5)
+			*cls = SMTP_AUTH;
 		return -1;
 	}
+	step("auth", "%s as %s: ok (%s)", sasl_names[m], conf.user ? conf.user :
+	    "the certificate", s->text);
 	return 0;
 }
 
@@ -494,6 +739,7 @@ smtp_open(struct tls *tls, enum smtp_fail *cls, char *err, size_t errlen)
 	int code;
 
 	*cls = SMTP_TEMP;
+	stage_now = "host";
 	if (conf.host == NULL) {
 		snprintf(err, errlen, "%s: no host set: outbox needs a smart "
 		    "host to relay to", conf.path);
@@ -505,9 +751,11 @@ smtp_open(struct tls *tls, enum smtp_fail *cls, char *err, size_t errlen)
 	s->end = deadline_in(SESSION_MAX);
 	if (connect_host(s, err, errlen) == -1)
 		goto fail;
+	step("connect", "%s: ok", s->relay);
 	io_plain(&s->io, &s->fd);
 	if (conf.tls == TLS_IMPLICIT && handshake(s, tls, err, errlen) == -1)
 		goto fail;
+	stage_now = "greeting";
 	if ((code = reply(s, TMO_GREETING, 0, err, errlen)) == -1)
 		goto fail;
 	if (code != 220) {
@@ -515,11 +763,14 @@ smtp_open(struct tls *tls, enum smtp_fail *cls, char *err, size_t errlen)
 		    s->relay, s->text);
 		goto quit;
 	}
+	step("greeting", "%s", s->text);
+	stage_now = "ehlo";
 	if (hello(s, err, errlen) == -1)
 		goto quit;
 	if (conf.tls == TLS_STARTTLS && starttls(s, tls, err, errlen) == -1)
 		goto quit;
-	if (conf.user != NULL && authenticate(s, cls, err, errlen) == -1)
+	if ((conf.user != NULL || conf.tls_cert != NULL) &&
+	    authenticate(s, cls, err, errlen) == -1)
 		goto quit;
 	return s;
 quit:
@@ -531,6 +782,124 @@ fail:
 		close(s->fd);
 	free(s);
 	return NULL;
+}
+
+/*
+ * What to do about a failure in -bC, by the stage it happened in and
+ * the words of the error.
+ */
+static const struct {
+	const char	*stage, *words, *hint;
+} hints[] = {
+	{ "trust", "", "cafile and capath must hold PEM CA certificates "
+	    "(or set pin), and tls_cert and tls_key a PEM certificate and its "
+	    "key" },
+	{ "host", "no host", "add a line \"host smtp.example.com\"" },
+	{ "host", "unable to connect", "check host and port: 587 is for tls "
+	    "starttls, 465 for tls tls; a firewall may block the port" },
+	{ "host", "", "check host in the configuration, and that this machine "
+	    "resolves names (/etc/resolv.conf)" },
+	{ "tls", "clock", "set the system clock (NTP, or date -s), then try "
+	    "again" },
+	{ "tls", "plaintext", "this port speaks plaintext first: use tls "
+	    "starttls (usually port 587), or port 465 for tls tls" },
+	{ "tls", "any pin", "if the server's key changed on purpose, put its "
+	    "new pin (above) in place of the old one" },
+	{ "tls", "not trusted", "add the CA that issued it to cafile or "
+	    "capath, or trust this server's key alone with a pin line: %s" },
+	{ "tls", "does not match", "set host to a name the certificate "
+	    "lists, or trust this server's key alone with a pin line: %s" },
+	{ "tls", "expired", "the server's certificate is out of date: check "
+	    "this machine's clock (date -u), and tell the server's admin" },
+	{ "tls", "valid", "the server's certificate is out of date: check "
+	    "this machine's clock (date -u), and tell the server's admin" },
+	{ "tls", "client certificate", "set tls_cert and tls_key to a "
+	    "certificate the server trusts, and its key" },
+	{ "tls", "closed", "the server ended the handshake: it may not "
+	    "trust the client certificate, or wants a TLS version other than "
+	    "1.2" },
+	{ "tls", "Broken pipe", "the server ended the handshake: it may not "
+	    "trust the client certificate, or wants a TLS version other than "
+	    "1.2" },
+	{ "tls", "", "the server and outbox have no TLS 1.2 cipher suite in "
+	    "common (outbox needs ECDHE with AES-GCM or ChaCha20), or the "
+	    "port does not speak TLS" },
+	{ "starttls", "after the reply", "something on the way to the "
+	    "server injects plaintext: do not use this network path" },
+	{ "starttls", "", "this port does not offer STARTTLS; for port 465 "
+	    "set tls tls" },
+	{ "auth", "failed", "check user and the password; some providers "
+	    "want an app password, and passwordeval must print a fresh "
+	    "token for xoauth2 and oauthbearer" },
+	{ "auth", "SCRAM", "the server could not prove that it knows the "
+	    "password: it is not the server configured, or its SCRAM data is "
+	    "broken; send no mail through it" },
+	{ "auth", "passwordeval", "run the passwordeval command by hand: it "
+	    "must print the password on its first line and exit 0" },
+	{ "auth", "", "set auth to a mechanism the server offers (see ehlo "
+	    "above); AUTH is offered only after STARTTLS by most servers" },
+	{ "", "", "see outbox(8) and outbox.conf(5)" },
+};
+
+/*
+ * -bC: one session that goes as far as AUTH and ends with QUIT, each
+ * stage reported on stdout, the failure with a hint.  Nothing is sent.
+ * Returns an exit status.
+ */
+int
+smtp_check(void)
+{
+	char err[ERR_MAX], pin[64] = "", hint[ERR_MAX];
+	enum smtp_fail cls = SMTP_TEMP;
+	struct smtp *s = NULL;
+	struct tls *tls = NULL;
+	size_t i;
+
+	report = stdout;
+	stage_now = "trust";
+	if (conf.tls != TLS_OFF && (tls = tls_new(err, sizeof(err))) == NULL)
+		cls = SMTP_CONFIG;
+	else {
+		if (conf.tls == TLS_OFF)
+			step("trust", "none: tls off");
+		else if (conf.npins > 0)
+			step("trust", "%zu pin%s; no CA is consulted", conf.npins,
+			    conf.npins == 1 ? "" : "s");
+		else
+			step("trust", "CA certificates from %s%s%s%s%s",
+			    conf.cafile ? "cafile " : "", conf.cafile ?
+			    conf.cafile : "", conf.cafile && conf.capath ?
+			    " and " : "", conf.capath ? "capath " : "",
+			    conf.capath ? conf.capath : "");
+		step("host", "%s port %d, %s", conf.host ? conf.host : "(none)",
+		    conf.port, conf.tls == TLS_IMPLICIT ? "tls (implicit)" :
+		    conf.tls == TLS_STARTTLS ? "starttls" : "plaintext");
+		s = smtp_open(tls, &cls, err, sizeof(err));
+	}
+	if (s != NULL) {
+		smtp_close(s);
+		tls_free(tls);
+		report = NULL;
+		show_tls = NULL;
+		printf("ok: %s accepts this configuration; nothing was sent\n",
+		    conf.host);
+		return EX_OK;
+	}
+	if (show_tls != NULL)
+		tls_server_pin(show_tls, pin, sizeof(pin));
+	printf("error: %s\n", err);
+	for (i = 0; i < sizeof(hints) / sizeof(hints[0]); i++)
+		if ((hints[i].stage[0] == '\0' ||
+		    strcmp(hints[i].stage, stage_now) == 0) &&
+		    strstr(err, hints[i].words) != NULL)
+			break;
+	snprintf(hint, sizeof(hint), hints[i].hint, pin[0] ? pin :
+	    "(the server sent no certificate)");
+	printf("hint: %s\n", hint);
+	tls_free(tls);
+	report = NULL;
+	show_tls = NULL;
+	return cls == SMTP_CONFIG ? EX_CONFIG : EX_TEMPFAIL;
 }
 
 const char *

@@ -49,7 +49,7 @@ test_no_trust_anchors() {
 	sed -i "0,/^cafile /{/^cafile .*ca.pem/d}" "$T/outbox.conf"
 	printf 'Subject: x\n\nhi\n' | expect_exit 0 ob -odq bob@example.net
 	expect_exit 78 ob -q
-	mailq_says 'no usable certificate'
+	mailq_says 'no usable CA certificate'
 	if grep -q '^connect' "$T/s/log" 2>/dev/null; then
 		fail "connected anyway"
 	fi

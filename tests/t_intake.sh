@@ -106,7 +106,7 @@ test_config_errors() {
 	config maxage 5x
 	expect_exit 78 ob -bp
 	assert_grep 'bad maxage' "$T/err"
-	config auth cram-md5
+	config auth digest-md5
 	expect_exit 78 ob -bp
 	assert_grep 'unsupported auth' "$T/err"
 	config

@@ -22,7 +22,7 @@ recv' --cert "$CERTS/server.pem" --key "$CERTS/server.key"
 	printf 'Subject: x\n\nhi\n' | expect_exit 0 ob bob@example.net
 	[ "$(queued)" = 1 ] || fail "not queued"
 	expect_exit 0 ob -bp
-	assert_grep 'data after the reply' "$T/out"
+	assert_grep 'after the reply to STARTTLS' "$T/out"
 	assert_no_grep '^--- tls$' "$T/r/transcript"
 	assert_no_grep '^C: AUTH\|^C: MAIL' "$T/r/transcript"
 }

@@ -1,5 +1,6 @@
 /*
- * Unit tests of outbox's header and address parser (msg.c, aliases.c):
+ * Unit tests of outbox's header and address parser (msg.c, aliases.c)
+ * and of the SASL mechanisms (auth.c):
  *
  *	tests/unit [-q]
  *
@@ -31,6 +32,8 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+
+#include <bearssl.h>
 
 #include "../outbox.h"
 
@@ -2045,6 +2048,674 @@ test_msg(void)
 }
 
 /* ------------------------------------------------------------------ */
+/* auth.c: base64, CRAM-MD5, XOAUTH2, OAUTHBEARER, SCRAM-SHA-256 */
+
+/* NULL if got (glen bytes) is want (wlen bytes), else why not. */
+static const char *
+same(const char *got, size_t glen, const char *want, size_t wlen)
+{
+	if (glen != wlen || memcmp(got, want, glen) != 0)
+		return why("got %s, want %s", vis(got, glen), vis(want, wlen));
+	return NULL;
+}
+
+/* RFC 4648 section 10, and bytes that use the last two letters. */
+static const struct {
+	const char	*plain;
+	size_t		 len;
+	const char	*coded;
+} b64_vectors[] = {
+	{ "", 0, "" },
+	{ "f", 1, "Zg==" },
+	{ "fo", 2, "Zm8=" },
+	{ "foo", 3, "Zm9v" },
+	{ "foob", 4, "Zm9vYg==" },
+	{ "fooba", 5, "Zm9vYmE=" },
+	{ "foobar", 6, "Zm9vYmFy" },
+	{ "\000\377\376", 3, "AP/+" },
+};
+
+/* Input b64_decode() must refuse. */
+static const struct {
+	const char	*desc, *coded;
+} b64_bad[] = {
+	{ "length not a multiple of 4", "Zg=" },
+	{ "padding left out", "Zg" },
+	{ "one character", "Z" },
+	{ "three '='", "Z===" },
+	{ "only padding", "====" },
+	{ "'=' before the last quantum", "Zg==Zg==" },
+	{ "'=' inside a quantum", "Z=g=" },
+	{ "a letter after '='", "Zg=a" },
+	{ "LF at the end", "Zm9v\n" },
+	{ "blank inside", "Zm 9vYmFy" },
+	{ "CR LF inside", "Zm9v\r\nYmFy" },
+	{ "URL alphabet '-'", "Zm9-" },
+	{ "URL alphabet '_'", "Zm9_" },
+	{ "non-ASCII byte", "Zm9\xc3" },
+	{ "leftover bits set before '=='", "Zh==" },
+	{ "leftover bits set before '='", "Zm9=" },
+};
+
+static void
+test_b64(void)
+{
+	unsigned char raw[300], back[300];
+	char buf[512];
+	const char *reason;
+	size_t i, n, len;
+	ssize_t r;
+
+	for (i = 0; i < nitems(b64_vectors); i++) {
+		n = b64_encode(buf, sizeof(buf), b64_vectors[i].plain,
+		    b64_vectors[i].len);
+		reason = same(buf, n, b64_vectors[i].coded,
+		    strlen(b64_vectors[i].coded));
+		report("b64_encode", visz(b64_vectors[i].coded), reason);
+		memset(back, 0xaa, sizeof(back));
+		r = b64_decode(back, sizeof(back), b64_vectors[i].coded,
+		    strlen(b64_vectors[i].coded));
+		reason = r < 0 ? why("refused") : same((char *)back, (size_t)r,
+		    b64_vectors[i].plain, b64_vectors[i].len);
+		report("b64_decode", visz(b64_vectors[i].coded), reason);
+	}
+
+	/* Every length to 300, every byte value: decode(encode(x)) is x. */
+	reason = NULL;
+	for (i = 0; i < sizeof(raw); i++)
+		raw[i] = (unsigned char)(i * 151 + 7);
+	for (len = 0; len <= sizeof(raw) && reason == NULL; len++) {
+		n = b64_encode(buf, sizeof(buf), raw, len);
+		r = b64_decode(back, sizeof(back), buf, n);
+		if (n != (len + 2) / 3 * 4 || strlen(buf) != n)
+			reason = why("length %zu encodes to %zu", len, n);
+		else if (r != (ssize_t)len || memcmp(raw, back, len) != 0)
+			reason = why("length %zu comes back as %zd bytes", len,
+			    r);
+	}
+	report("b64", "round trip of lengths 0 to 300", reason);
+
+	for (i = 0; i < nitems(b64_bad); i++) {
+		r = b64_decode(back, sizeof(back), b64_bad[i].coded,
+		    strlen(b64_bad[i].coded));
+		report("b64_decode", b64_bad[i].desc, r == -1 ? NULL :
+		    why("got %zd bytes, want a refusal", r));
+	}
+
+	/* "foobar" needs 9 bytes encoded (with the NUL) and 6 decoded. */
+	memset(buf, 'x', sizeof(buf));
+	n = b64_encode(buf, 9, "foobar", 6);
+	report("b64_encode", "exactly fits", same(buf, n, "Zm9vYmFy", 8));
+	memset(buf, 'x', sizeof(buf));
+	n = b64_encode(buf, 8, "foobar", 6);
+	report("b64_encode", "one byte short gives 0 and \"\"",
+	    n == 0 && buf[0] == '\0' ? NULL : why("got %zu, %s", n,
+	    vis(buf, 9)));
+	n = b64_encode(buf, 4, "f", 1);
+	report("b64_encode", "no room for the NUL", n == 0 ? NULL :
+	    why("got %zu", n));
+	n = b64_encode(buf, 0, "f", 1);
+	report("b64_encode", "no room at all", n == 0 ? NULL :
+	    why("got %zu", n));
+	r = b64_decode(back, 6, "Zm9vYmFy", 8);
+	report("b64_decode", "exactly fits", r == 6 ? NULL :
+	    why("got %zd, want 6", r));
+	r = b64_decode(back, 5, "Zm9vYmFy", 8);
+	report("b64_decode", "one byte short", r == -1 ? NULL :
+	    why("got %zd, want -1", r));
+	r = b64_decode(back, 4, "Zm9vYmE=", 8);
+	report("b64_decode", "one byte short, padded", r == -1 ? NULL :
+	    why("got %zd, want -1", r));
+}
+
+/*
+ * The raw responses.  RFC 2195's secret is "tanstaaftanstaaf", without
+ * the l's of the saying.  Vectors not from an RFC (the long CRAM-MD5
+ * key) were checked with Python's hmac module.
+ */
+#define CHAL_2195	"<1896.697170952@postoffice.reston.mci.net>"
+#define TOK_7628	"vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg=="
+#define OB_7628		"n,a=user@example.com,\001host=server.example.com" \
+			"\001port=143\001auth=Bearer " TOK_7628 "\001\001"
+#define XO_USER		"someuser@example.com"
+#define XO_TOKEN	"ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg"
+#define XO_RAW		"user=" XO_USER "\001auth=Bearer " XO_TOKEN "\001\001"
+
+enum { CRAM, XOAUTH2, OAUTHBEARER };
+
+static const struct sasl_case {
+	const char	*desc;
+	int		 mech;
+	const char	*user, *secret;
+	const char	*extra;		/* challenge, or OAUTHBEARER host */
+	int		 port;
+	size_t		 cap;		/* 0: a large buffer */
+	const char	*want;		/* NULL: refused, with "" in out */
+} sasl_cases[] = {
+	{ "RFC 2195 vector", CRAM, "tim", "tanstaaftanstaaf", CHAL_2195, 0,
+	    0, "tim b913a602c7eda7a495b4e6e7334d3890" },
+	{ "exactly fits", CRAM, "tim", "tanstaaftanstaaf", CHAL_2195, 0,
+	    37, "tim b913a602c7eda7a495b4e6e7334d3890" },
+	{ "one byte short", CRAM, "tim", "tanstaaftanstaaf", CHAL_2195, 0,
+	    36, NULL },
+	{ "password longer than the MD5 block", CRAM, "u", C100, "challenge",
+	    0, 0, "u ab1831e7f3353dcb971918e53ba4b5e4" },
+	{ "sample user and token", XOAUTH2, XO_USER, XO_TOKEN, NULL, 0, 0,
+	    XO_RAW },
+	{ "exactly fits", XOAUTH2, XO_USER, XO_TOKEN, NULL, 0,
+	    sizeof(XO_RAW), XO_RAW },
+	{ "one byte short", XOAUTH2, XO_USER, XO_TOKEN, NULL, 0,
+	    sizeof(XO_RAW) - 1, NULL },
+	{ "^A in the token", XOAUTH2, XO_USER, "a\001b", NULL, 0, 0, NULL },
+	{ "^A in the user", XOAUTH2, "a\001auth=x", "t", NULL, 0, 0, NULL },
+	{ "RFC 7628 section 4.1 vector", OAUTHBEARER, "user@example.com",
+	    TOK_7628, "server.example.com", 143, 0, OB_7628 },
+	{ "exactly fits", OAUTHBEARER, "user@example.com", TOK_7628,
+	    "server.example.com", 143, sizeof(OB_7628), OB_7628 },
+	{ "one byte short", OAUTHBEARER, "user@example.com", TOK_7628,
+	    "server.example.com", 143, sizeof(OB_7628) - 1, NULL },
+	{ "saslname escapes ',' and '='", OAUTHBEARER, "a,b=c", "t", "h", 587,
+	    0, "n,a=a=2Cb=3Dc,\001host=h\001port=587\001auth=Bearer t"
+	    "\001\001" },
+	{ "no user, no a=", OAUTHBEARER, "", "t", "h", 465, 0,
+	    "n,,\001host=h\001port=465\001auth=Bearer t\001\001" },
+	{ "^A in the host", OAUTHBEARER, "u", "t", "h\001port=1", 25, 0,
+	    NULL },
+};
+
+static void
+run_sasl(const struct sasl_case *c)
+{
+	static const char *names[] = { "CRAM-MD5", "XOAUTH2", "OAUTHBEARER" };
+	char out[512];
+	size_t cap = c->cap ? c->cap : sizeof(out), n = 0;
+	const char *reason;
+	int rc = 0;
+
+	memset(out, 'x', sizeof(out));
+	if (c->mech == CRAM) {
+		rc = sasl_cram_md5(out, cap, c->user, c->secret, c->extra,
+		    strlen(c->extra));
+		n = rc == 0 ? strlen(out) : 0;
+	} else if (c->mech == XOAUTH2)
+		n = sasl_xoauth2(out, cap, c->user, c->secret);
+	else
+		n = sasl_oauthbearer(out, cap, c->user, c->extra, c->port,
+		    c->secret);
+	if (c->want == NULL)
+		reason = rc == -1 || n == 0 ? (out[0] == '\0' ? NULL :
+		    why("refused, but left %s", vis(out, cap))) :
+		    why("got %s, want a refusal", vis(out, n));
+	else if (rc == -1 || n == 0)
+		reason = why("refused, want %s", visz(c->want));
+	else if ((reason = same(out, n, c->want, strlen(c->want))) == NULL &&
+	    strlen(out) != n)
+		reason = why("length %zu, but the string has %zu", n,
+		    strlen(out));
+	report(names[c->mech], c->desc, reason);
+}
+
+/* RFC 7677 section 3. */
+#define R7677_NONCE	"rOprNGfwEbeRWgbNEkqO"
+#define R7677_SNONCE	R7677_NONCE "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0"
+#define R7677_SALT	"s=W22ZaJ0SNY7soEsUEjb6gQ=="
+#define R7677_FIRST	"r=" R7677_SNONCE "," R7677_SALT ",i=4096"
+#define R7677_V		"6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4="
+
+/*
+ * Whole exchanges.  All but the first were computed with Python's
+ * hashlib.pbkdf2_hmac and hmac: a saslname in the AuthMessage, an
+ * extension after i=, and counts other than 4096 (the last one takes
+ * most of a second).
+ */
+static const struct scram_case {
+	const char	*desc, *user, *pw, *nonce, *first;
+	const char	*cfirst, *cfinal, *final;
+} scram_cases[] = {
+	{ "RFC 7677 section 3 vector", "user", "pencil", R7677_NONCE,
+	    R7677_FIRST, "n,,n=user,r=" R7677_NONCE,
+	    "c=biws,r=" R7677_SNONCE ",p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmi"
+	    "z7AndVQ=", "v=" R7677_V },
+	{ "user a,b=c and an extension after i=", "a,b=c", "tr0ub4dor&3",
+	    "fyko+d2lbbFgONRv9qkxdawL", "r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1Z"
+	    "VvWVs7j,s=QSXCR+Q6sek8bf92,i=4096,x=ext",
+	    "n,,n=a=2Cb=3Dc,r=fyko+d2lbbFgONRv9qkxdawL",
+	    "c=biws,r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,p=LYFbnzIaBp"
+	    "BBRQEuwn1A4sTPzzKhuf+NZYhIdkt9L3U=",
+	    "v=/9LjQ0knZ14/UWAXwt7KCG7nMWCnO5SnhyVWF5HNn8o=" },
+	{ "10000 iterations", "user", "pencil", "abc",
+	    "r=abcdef,s=c2FsdA==,i=10000", "n,,n=user,r=abc",
+	    "c=biws,r=abcdef,p=Ghie8flBD1b18u48plFY9Wmohj9gBfR+FeNjNo9zOVM=",
+	    "v=eP70Q3Dk6efyqQShs8hveSlCC/AS/Ouiyo1FAy3QqYM=" },
+	{ "SCRAM_ITER_MAX iterations, the most we spend", "user", "pencil",
+	    "abc", "r=abcdef,s=c2FsdA==,i=1000000", "n,,n=user,r=abc",
+	    "c=biws,r=abcdef,p=CoIMkWYvVcnTqLcq5EjxQDFOj7kbp/ce2EhkVM1dkJ8=",
+	    "v=/r7RUaXDCYdVz/ibEpE16YfaLe1/8no/tleLsUYeE5s=" },
+};
+
+/* server-first-messages scram_prove() must refuse, after the RFC start. */
+static const struct {
+	const char	*desc, *first;
+	size_t		 len;		/* 0: strlen */
+	const char	*err;
+} scram_bad_first[] = {
+	{ "nonce that does not extend ours", "r=rOprNGfwEbeRWgbNEkqP%hvY,"
+	    R7677_SALT ",i=4096", 0,
+	    "SCRAM: server nonce does not extend ours" },
+	{ "nonce that is ours alone", "r=" R7677_NONCE "," R7677_SALT
+	    ",i=4096", 0, "SCRAM: server nonce does not extend ours" },
+	{ "nonce shorter than ours", "r=rOpr," R7677_SALT ",i=4096", 0,
+	    "SCRAM: server nonce does not extend ours" },
+	{ "DEL in the server nonce", "r=" R7677_NONCE "x\177y," R7677_SALT
+	    ",i=4096", 0, "bad character in the server nonce" },
+	{ "i=1", "r=" R7677_SNONCE "," R7677_SALT ",i=1", 0,
+	    "SCRAM: iteration count 1 below 4096" },
+	{ "i=4095", "r=" R7677_SNONCE "," R7677_SALT ",i=4095", 0,
+	    "SCRAM: iteration count 4095 below 4096" },
+	{ "i=99999999", "r=" R7677_SNONCE "," R7677_SALT ",i=99999999", 0,
+	    "SCRAM: iteration count 99999999 above 1000000" },
+	{ "i=1000001", "r=" R7677_SNONCE "," R7677_SALT ",i=1000001", 0,
+	    "SCRAM: iteration count 1000001 above 1000000" },
+	{ "i= of 40 digits", "r=" R7677_SNONCE "," R7677_SALT
+	    ",i=1234567890123456789012345678901234567890", 0, "above 1000000" },
+	{ "i=04096", "r=" R7677_SNONCE "," R7677_SALT ",i=04096", 0,
+	    "SCRAM: bad iteration count \"04096\"" },
+	{ "i=-4096", "r=" R7677_SNONCE "," R7677_SALT ",i=-4096", 0,
+	    "bad iteration count" },
+	{ "i=4096x", "r=" R7677_SNONCE "," R7677_SALT ",i=4096x", 0,
+	    "bad iteration count" },
+	{ "empty i=", "r=" R7677_SNONCE "," R7677_SALT ",i=", 0,
+	    "bad iteration count" },
+	{ "salt not base64", "r=" R7677_SNONCE ",s=W22ZaJ0SNY7soEsUEjb6gQ=,"
+	    "i=4096", 0, "SCRAM: the salt is not valid base64" },
+	{ "salt with a blank", "r=" R7677_SNONCE ",s=W22ZaJ0SNY7 soEsUEjb6gQ==,"
+	    "i=4096", 0, "SCRAM: the salt is not valid base64" },
+	{ "no s=", "r=" R7677_SNONCE ",i=4096", 0, "SCRAM: no salt (s=)" },
+	{ "no i=", "r=" R7677_SNONCE "," R7677_SALT, 0,
+	    "SCRAM: no iteration count (i=)" },
+	{ "attributes out of order", R7677_SALT ",r=" R7677_SNONCE ",i=4096",
+	    0, "SCRAM: no nonce (r=)" },
+	{ "mandatory extension m=", "m=x," R7677_FIRST, 0,
+	    "SCRAM: the server requires an extension (m=)" },
+	{ "e= instead of a challenge", "e=other-error", 0, "no nonce (r=)" },
+	{ "empty message", "", 0, "no nonce (r=)" },
+	{ "NUL byte", R7677_FIRST "\0x", sizeof(R7677_FIRST "\0x") - 1,
+	    "NUL byte" },
+	{ "longer than SCRAM_MSG_MAX", "r=" R7677_SNONCE C1000 "," R7677_SALT
+	    ",i=4096", 0, "longer than 1024" },
+};
+
+/* server-final-messages scram_verify() must refuse, after the RFC proof. */
+static const struct {
+	const char	*desc, *final, *err;
+} scram_bad_final[] = {
+	{ "one bit different",
+	    "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G8=",
+	    "SCRAM: server signature does not verify: the server does not "
+	    "know the password" },
+	{ "the client's proof sent back",
+	    "v=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=",
+	    "does not verify" },
+	{ "server error", "e=invalid-proof",
+	    "SCRAM: the server says: invalid-proof" },
+	{ "server error with a control character", "e=bad\033[2Jproof",
+	    "SCRAM: the server says: bad?[2Jproof" },
+	{ "signature cut short", "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl9",
+	    "not 32 bytes" },
+	{ "signature not base64",
+	    "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4",
+	    "not 32 bytes" },
+	{ "no v=", "x=" R7677_V, "SCRAM: no verifier (v=)" },
+	{ "empty message", "", "SCRAM: no verifier (v=)" },
+};
+
+/* Start and prove the RFC 7677 exchange; NULL when both went as they should. */
+static const char *
+scram_rfc(struct scram *sc)
+{
+	char out[SCRAM_MSG_MAX + 64], err[ERR_MAX];
+
+	if (scram_start(sc, "user", R7677_NONCE, out, sizeof(out)) == -1)
+		return "scram_start failed";
+	if (scram_prove(sc, "pencil", R7677_FIRST, strlen(R7677_FIRST), out,
+	    sizeof(out), err, sizeof(err)) == -1)
+		return why("scram_prove: %s", err);
+	return NULL;
+}
+
+static void
+run_scram(const struct scram_case *c)
+{
+	struct scram sc;
+	char out[SCRAM_MSG_MAX + 64], err[ERR_MAX];
+	const char *reason;
+
+	err[0] = '\0';
+	if (scram_start(&sc, c->user, c->nonce, out, sizeof(out)) == -1)
+		reason = why("scram_start failed");
+	else if ((reason = same(out, strlen(out), c->cfirst,
+	    strlen(c->cfirst))) != NULL)
+		;
+	else if (scram_prove(&sc, c->pw, c->first, strlen(c->first), out,
+	    sizeof(out), err, sizeof(err)) == -1)
+		reason = why("scram_prove: %s", err);
+	else if ((reason = same(out, strlen(out), c->cfinal,
+	    strlen(c->cfinal))) != NULL)
+		;
+	else if (scram_verify(&sc, c->final, strlen(c->final), err,
+	    sizeof(err)) == -1)
+		reason = why("scram_verify: %s", err);
+	else if (sc.state != 3)
+		reason = why("verified, but state %d, want 3", sc.state);
+	scram_wipe(&sc);
+	report("SCRAM", c->desc, reason);
+}
+
+/* Each of the refusals and misuses, on a fresh exchange. */
+static void
+test_scram_refusals(void)
+{
+	struct scram sc;
+	char out[SCRAM_MSG_MAX + 64], err[ERR_MAX];
+	const char *reason, *first;
+	size_t i, len;
+	int rc;
+
+	for (i = 0; i < nitems(scram_bad_first); i++) {
+		first = scram_bad_first[i].first;
+		len = scram_bad_first[i].len ? scram_bad_first[i].len :
+		    strlen(first);
+		scram_start(&sc, "user", R7677_NONCE, out, sizeof(out));
+		err[0] = '\0';
+		memset(out, 'x', sizeof(out));
+		rc = scram_prove(&sc, "pencil", first, len, out, sizeof(out),
+		    err, sizeof(err));
+		reason = outcome(rc, out, err, NULL, scram_bad_first[i].err);
+		if (reason == NULL && out[0] != '\0')
+			reason = why("refused, but left %s", visz(out));
+		if (reason == NULL && scram_verify(&sc, "v=" R7677_V,
+		    strlen("v=" R7677_V), err, sizeof(err)) != -1)
+			reason = why("scram_verify passed after a refusal");
+		report("scram_prove", scram_bad_first[i].desc, reason);
+	}
+
+	for (i = 0; i < nitems(scram_bad_final); i++) {
+		if ((reason = scram_rfc(&sc)) == NULL) {
+			err[0] = '\0';
+			rc = scram_verify(&sc, scram_bad_final[i].final,
+			    strlen(scram_bad_final[i].final), err, sizeof(err));
+			reason = outcome(rc, "", err, NULL,
+			    scram_bad_final[i].err);
+		}
+		report("scram_verify", scram_bad_final[i].desc, reason);
+	}
+
+	/* The signature is good for one verification only. */
+	if ((reason = scram_rfc(&sc)) == NULL &&
+	    scram_verify(&sc, "v=" R7677_V, strlen("v=" R7677_V), err,
+	    sizeof(err)) == -1)
+		reason = why("first scram_verify: %s", err);
+	if (reason == NULL) {
+		rc = scram_verify(&sc, "v=" R7677_V, strlen("v=" R7677_V), err,
+		    sizeof(err));
+		reason = outcome(rc, "", err, NULL, "SCRAM: no proof was sent");
+	}
+	report("scram_verify", "a second time", reason);
+
+	/* After a wrong signature, the right one no longer passes. */
+	if ((reason = scram_rfc(&sc)) == NULL) {
+		scram_verify(&sc, "e=x", 3, err, sizeof(err));
+		rc = scram_verify(&sc, "v=" R7677_V, strlen("v=" R7677_V), err,
+		    sizeof(err));
+		reason = outcome(rc, "", err, NULL, "SCRAM: no proof was sent");
+	}
+	report("scram_verify", "after a refusal", reason);
+
+	if ((reason = scram_rfc(&sc)) == NULL) {
+		rc = scram_prove(&sc, "pencil", R7677_FIRST,
+		    strlen(R7677_FIRST), out, sizeof(out), err, sizeof(err));
+		reason = outcome(rc, out, err, NULL,
+		    "SCRAM: no exchange was started");
+	}
+	report("scram_prove", "a second time", reason);
+
+	scram_wipe(&sc);
+	rc = scram_prove(&sc, "pencil", R7677_FIRST, strlen(R7677_FIRST), out,
+	    sizeof(out), err, sizeof(err));
+	report("scram_prove", "without scram_start", outcome(rc, out, err,
+	    NULL, "SCRAM: no exchange was started"));
+
+	/* smtp.c decodes the challenge into the buffer it answers from. */
+	scram_start(&sc, "user", R7677_NONCE, out, sizeof(out));
+	strlcpy(out, R7677_FIRST, sizeof(out));
+	rc = scram_prove(&sc, "pencil", out, strlen(out), out, sizeof(out),
+	    err, sizeof(err));
+	report("scram_prove", "answer written over the challenge",
+	    outcome(rc, out, err, "c=biws,r=" R7677_SNONCE ",p=dHzbZapWIk4jUh"
+	    "N+Ute9ytag9zjfMHgsqmmiz7AndVQ=", NULL));
+
+	/* The client-final-message is 106 bytes: 107 with the NUL fits. */
+	scram_start(&sc, "user", R7677_NONCE, out, sizeof(out));
+	rc = scram_prove(&sc, "pencil", R7677_FIRST, strlen(R7677_FIRST), out,
+	    107, err, sizeof(err));
+	report("scram_prove", "client-final-message exactly fits",
+	    outcome(rc, out, err, "c=biws,r=" R7677_SNONCE ",p=dHzbZapWIk4jUh"
+	    "N+Ute9ytag9zjfMHgsqmmiz7AndVQ=", NULL));
+	scram_start(&sc, "user", R7677_NONCE, out, sizeof(out));
+	rc = scram_prove(&sc, "pencil", R7677_FIRST, strlen(R7677_FIRST), out,
+	    106, err, sizeof(err));
+	reason = outcome(rc, out, err, NULL, "does not fit");
+	report("scram_prove", "client-final-message one byte short",
+	    reason == NULL && out[0] != '\0' ? why("left %s", visz(out)) :
+	    reason);
+}
+
+/* What scram_start() refuses, and what it keeps. */
+static const struct {
+	const char	*desc, *user, *nonce;
+	size_t		 cap;
+	const char	*want;		/* NULL: refused */
+} scram_starts[] = {
+	{ "saslname escapes ',' and '='", "a,b=c", "n0nce", 64,
+	    "n,,n=a=2Cb=3Dc,r=n0nce" },
+	{ "escapes at both ends", "=,", "n", 64, "n,,n==3D=2C,r=n" },
+	{ "exactly fits", "user", "abc", 16, "n,,n=user,r=abc" },
+	{ "one byte short", "user", "abc", 15, NULL },
+	{ "empty user", "", "abc", 64, NULL },
+	{ "empty nonce", "user", "", 64, NULL },
+	{ "',' in the nonce", "user", "ab,c", 64, NULL },
+	{ "blank in the nonce", "user", "ab c", 64, NULL },
+	{ "LF in the nonce", "user", "abc\n", 64, NULL },
+	{ "non-ASCII nonce", "user", "ab\xc3\xa9", 64, NULL },
+	{ "user whose saslname passes SCRAM_MSG_MAX", C1000 ",,,,,,,,", "n",
+	    2048, NULL },
+};
+
+static void
+test_scram(void)
+{
+	struct scram sc;
+	char out[2048];
+	const char *reason;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < nitems(scram_starts); i++) {
+		memset(out, 'x', sizeof(out));
+		rc = scram_start(&sc, scram_starts[i].user,
+		    scram_starts[i].nonce, out, scram_starts[i].cap);
+		if (scram_starts[i].want == NULL)
+			reason = rc == 0 ? why("got %s, want a refusal",
+			    visz(out)) : out[0] != '\0' ? why("refused, but "
+			    "left %s", vis(out, scram_starts[i].cap)) : NULL;
+		else if (rc == -1)
+			reason = why("refused");
+		else
+			reason = same(out, strlen(out), scram_starts[i].want,
+			    strlen(scram_starts[i].want));
+		report("scram_start", scram_starts[i].desc, reason);
+	}
+
+	for (i = 0; i < nitems(scram_cases); i++)
+		run_scram(&scram_cases[i]);
+	test_scram_refusals();
+
+	scram_rfc(&sc);
+	scram_wipe(&sc);
+	for (i = 0; i < sizeof(sc) && ((unsigned char *)&sc)[i] == 0; i++)
+		;
+	report("scram_wipe", "leaves only zeros", i == sizeof(sc) ? NULL :
+	    why("byte %zu is not zero", i));
+}
+
+static void
+test_auth(void)
+{
+	size_t i;
+
+	test_b64();
+	for (i = 0; i < nitems(sasl_cases); i++)
+		run_sasl(&sasl_cases[i]);
+	test_scram();
+}
+
+/* ------------------------------------------------------------------ */
+/* cert.c */
+
+/*
+ * A self-signed P-256 certificate for CN=unit.example, O=outbox, valid
+ * from 2020-02-29 12:34:56 UTC (UTCTime, a leap day) to 2051-01-01
+ * (GeneralizedTime), with the names DNS:unit.example, DNS:*.unit.example,
+ * IP:192.0.2.7 and IP:2001:db8::1.  Its pin, from openssl:
+ * 9Z8HnLo3lpD2QYPNVFtlrNCa/9HE41PtPU8D+RwYICQ=
+ */
+static const unsigned char unit_cert[] = {
+	0x30, 0x82, 0x01, 0xa5, 0x30, 0x82, 0x01, 0x4a, 0xa0, 0x03, 0x02, 0x01,
+	0x02, 0x02, 0x02, 0x10, 0x00, 0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48,
+	0xce, 0x3d, 0x04, 0x03, 0x02, 0x30, 0x28, 0x31, 0x15, 0x30, 0x13, 0x06,
+	0x03, 0x55, 0x04, 0x03, 0x0c, 0x0c, 0x75, 0x6e, 0x69, 0x74, 0x2e, 0x65,
+	0x78, 0x61, 0x6d, 0x70, 0x6c, 0x65, 0x31, 0x0f, 0x30, 0x0d, 0x06, 0x03,
+	0x55, 0x04, 0x0a, 0x0c, 0x06, 0x6f, 0x75, 0x74, 0x62, 0x6f, 0x78, 0x30,
+	0x20, 0x17, 0x0d, 0x32, 0x30, 0x30, 0x32, 0x32, 0x39, 0x31, 0x32, 0x33,
+	0x34, 0x35, 0x36, 0x5a, 0x18, 0x0f, 0x32, 0x30, 0x35, 0x31, 0x30, 0x31,
+	0x30, 0x31, 0x30, 0x30, 0x30, 0x30, 0x30, 0x30, 0x5a, 0x30, 0x28, 0x31,
+	0x15, 0x30, 0x13, 0x06, 0x03, 0x55, 0x04, 0x03, 0x0c, 0x0c, 0x75, 0x6e,
+	0x69, 0x74, 0x2e, 0x65, 0x78, 0x61, 0x6d, 0x70, 0x6c, 0x65, 0x31, 0x0f,
+	0x30, 0x0d, 0x06, 0x03, 0x55, 0x04, 0x0a, 0x0c, 0x06, 0x6f, 0x75, 0x74,
+	0x62, 0x6f, 0x78, 0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48,
+	0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03,
+	0x01, 0x07, 0x03, 0x42, 0x00, 0x04, 0x13, 0xbb, 0xbd, 0x0e, 0x4c, 0x45,
+	0x4f, 0x3f, 0x8a, 0x8c, 0x17, 0x8a, 0xd8, 0x22, 0xaf, 0x3c, 0x77, 0x6c,
+	0x3e, 0x56, 0x09, 0x20, 0xfe, 0xb4, 0x25, 0xe9, 0xd6, 0x5a, 0x03, 0x4e,
+	0xda, 0xf5, 0xd4, 0x81, 0x9d, 0x67, 0x63, 0x0f, 0x62, 0xf6, 0x06, 0x76,
+	0x0f, 0xca, 0xe7, 0xa5, 0x74, 0x66, 0x6e, 0x60, 0x5e, 0x76, 0x68, 0xea,
+	0x8e, 0xa4, 0xb0, 0x93, 0x3d, 0xac, 0xd8, 0x10, 0x87, 0x18, 0xa3, 0x62,
+	0x30, 0x60, 0x30, 0x3f, 0x06, 0x03, 0x55, 0x1d, 0x11, 0x04, 0x38, 0x30,
+	0x36, 0x82, 0x0c, 0x75, 0x6e, 0x69, 0x74, 0x2e, 0x65, 0x78, 0x61, 0x6d,
+	0x70, 0x6c, 0x65, 0x82, 0x0e, 0x2a, 0x2e, 0x75, 0x6e, 0x69, 0x74, 0x2e,
+	0x65, 0x78, 0x61, 0x6d, 0x70, 0x6c, 0x65, 0x87, 0x04, 0xc0, 0x00, 0x02,
+	0x07, 0x87, 0x10, 0x20, 0x01, 0x0d, 0xb8, 0x00, 0x00, 0x00, 0x00, 0x00,
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x30, 0x1d, 0x06, 0x03, 0x55,
+	0x1d, 0x0e, 0x04, 0x16, 0x04, 0x14, 0xb4, 0x1d, 0x8f, 0x94, 0x02, 0x07,
+	0x2e, 0xd8, 0x4d, 0x54, 0xc9, 0xfd, 0x51, 0x61, 0x56, 0x8a, 0x46, 0xf7,
+	0x4f, 0xd5, 0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04,
+	0x03, 0x02, 0x03, 0x49, 0x00, 0x30, 0x46, 0x02, 0x21, 0x00, 0xdd, 0x36,
+	0x50, 0xab, 0x93, 0x9a, 0x38, 0x80, 0x27, 0x98, 0xb1, 0x60, 0x57, 0xa2,
+	0xf3, 0x38, 0xce, 0x28, 0xd9, 0xcb, 0x62, 0x7c, 0xad, 0xde, 0xd1, 0x7c,
+	0x20, 0x76, 0x47, 0x34, 0x46, 0x75, 0x02, 0x21, 0x00, 0xfa, 0xca, 0xb5,
+	0xa2, 0xd3, 0xb6, 0x59, 0x02, 0xde, 0xba, 0x88, 0xc3, 0x3b, 0xb5, 0x81,
+	0xe9, 0x25, 0x0e, 0xa2, 0xf7, 0xc5, 0xc1, 0x3c, 0x25, 0xc5, 0x95, 0x1f,
+	0xd7, 0xa4, 0xae, 0x98, 0x2a,
+};
+
+static void
+test_cert(void)
+{
+	static const unsigned char v4[] = { 192, 0, 2, 7 }, v4no[] = {
+	    192, 0, 2, 8 }, v6[] = { 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0,
+	    0, 0, 0, 0, 0, 0, 1 };
+	unsigned char der[sizeof(unit_cert)], h[32];
+	struct certinfo ci;
+	br_sha256_context sc;
+	char buf[512];
+	size_t i, n;
+	int bad;
+
+	report("cert_parse", "a certificate", cert_parse(unit_cert,
+	    sizeof(unit_cert), &ci) == 0 ? NULL : why("refused"));
+	report("cert_parse", "UTCTime on a leap day", ci.notbefore ==
+	    1582979696 ? NULL : why("%lld", (long long)ci.notbefore));
+	report("cert_parse", "GeneralizedTime", ci.notafter == 2556144000LL ?
+	    NULL : why("%lld", (long long)ci.notafter));
+	n = cert_name(buf, sizeof(buf), ci.subject, ci.subjectlen);
+	report("cert_name", "subject", same(buf, n, "CN=unit.example, O=outbox",
+	    25));
+	n = cert_name(buf, sizeof(buf), ci.issuer, ci.issuerlen);
+	report("cert_name", "issuer", same(buf, n, "CN=unit.example, O=outbox",
+	    25));
+	n = cert_name(buf, 8, ci.subject, ci.subjectlen);
+	report("cert_name", "truncated", n < 8 && buf[n] == '\0' ? NULL :
+	    why("%zu", n));
+	n = cert_altnames(buf, sizeof(buf), &ci);
+	report("cert_altnames", "DNS and IP", same(buf, n, "DNS:unit.example, "
+	    "DNS:*.unit.example, IP:192.0.2.7, IP:2001:db8::1", 66));
+	n = cert_altnames(buf, 20, &ci);
+	report("cert_altnames", "truncated", n < 20 && buf[n] == '\0' ? NULL :
+	    why("%zu", n));
+	report("cert_match_ip", "IPv4 named", cert_match_ip(&ci, v4, 4) ? NULL :
+	    why("no match"));
+	report("cert_match_ip", "IPv4 not named", !cert_match_ip(&ci, v4no,
+	    4) ? NULL : why("matched"));
+	report("cert_match_ip", "IPv6 named", cert_match_ip(&ci, v6, 16) ?
+	    NULL : why("no match"));
+	report("cert_match_ip", "IPv4 as 16 bytes", !cert_match_ip(&ci, v4,
+	    3) ? NULL : why("matched"));
+
+	/* The pin: SHA-256 of the SubjectPublicKeyInfo, as openssl says. */
+	br_sha256_init(&sc);
+	br_sha256_update(&sc, ci.spki, ci.spkilen);
+	br_sha256_out(&sc, h);
+	tls_pin_text(buf, sizeof(buf), h);
+	report("cert_parse", "pin of the key", same(buf, strlen(buf),
+	    "sha256//9Z8HnLo3lpD2QYPNVFtlrNCa/9HE41PtPU8D+RwYICQ=", 52));
+
+	n = cert_time(buf, sizeof(buf), 0);
+	report("cert_time", "the epoch", same(buf, n,
+	    "1970-01-01 00:00:00 UTC", 23));
+	n = cert_time(buf, sizeof(buf), 1582979696);
+	report("cert_time", "a leap day", same(buf, n,
+	    "2020-02-29 12:34:56 UTC", 23));
+
+	/* Cut short anywhere: refused, and nothing read past the end. */
+	for (bad = 0, i = 0; i < sizeof(unit_cert); i++) {
+		memcpy(der, unit_cert, i);
+		if (cert_parse(der, i, &ci) != -1)
+			bad++;
+	}
+	report("cert_parse", "every truncation refused", bad == 0 ? NULL :
+	    why("%d accepted", bad));
+	/* Any one byte changed: no crash, and the names stay in bounds. */
+	for (i = 0; i < sizeof(unit_cert); i++) {
+		memcpy(der, unit_cert, sizeof(der));
+		der[i] ^= 0xff;
+		if (cert_parse(der, sizeof(der), &ci) == 0) {
+			cert_name(buf, sizeof(buf), ci.subject, ci.subjectlen);
+			cert_altnames(buf, sizeof(buf), &ci);
+		}
+	}
+	report("cert_parse", "every byte flipped", NULL);
+
+	/* A clock that was never set is named as such (T-8). */
+	report("tls_clock", "1970", tls_clock(0, buf, sizeof(buf)) == -1 &&
+	    strstr(buf, "system clock not set (it says 1970-01-01") ? NULL :
+	    why("%s", buf));
+	report("tls_clock", "2019", tls_clock(1577836799, buf, sizeof(buf)) ==
+	    -1 ? NULL : why("accepted"));
+	report("tls_clock", "the floor", tls_clock(CLOCK_FLOOR, buf,
+	    sizeof(buf)) == 0 ? NULL : why("%s", buf));
+}
+
+/* ------------------------------------------------------------------ */
 
 /* Remove what the tests left in dir, and dir: two levels at most. */
 static void
@@ -2114,6 +2785,8 @@ main(int argc, char *argv[])
 	test_rcpt();		/* before any aliases are loaded */
 	test_msg();		/* -t expands local names: no aliases either */
 	test_aliases();
+	test_auth();
+	test_cert();
 
 	rm_tree(spool, 1);
 	printf("1..%d\n", ntest);
