@@ -61,7 +61,7 @@ conf_auth_name(enum authmech m)
 int
 conf_load(const char *path, char *err, size_t errlen)
 {
-	char line[CONF_LINE_MAX + 2], why[ERR_MAX];
+	char line[CONF_LINE_MAX + 2], why[ERR_MAX], iobuf[BUFSIZ];
 	char *k, *v, *e;
 	struct stat st;
 	int fd, lineno = 0;
@@ -94,6 +94,7 @@ conf_load(const char *path, char *err, size_t errlen)
 		close(fd);
 		return -1;
 	}
+	setvbuf(fp, iobuf, _IOFBF, sizeof(iobuf));
 	while (fgets(line, sizeof(line), fp) != NULL) {
 		lineno++;
 		n = strlen(line);
@@ -127,15 +128,20 @@ conf_load(const char *path, char *err, size_t errlen)
 		goto fail;
 	}
 	fclose(fp);
+	/* A password line went through these: wipe them. */
+	explicit_bzero(line, sizeof(line));
+	explicit_bzero(iobuf, sizeof(iobuf));
+	set_defaults();
 	if (check_conf(&st, err, errlen) == -1)
 		return -1;
-	set_defaults();
 	if (conf.aliases != NULL &&
 	    aliases_load(conf.aliases, err, errlen) == -1)
 		return -1;
 	return 0;
 fail:
 	fclose(fp);
+	explicit_bzero(line, sizeof(line));
+	explicit_bzero(iobuf, sizeof(iobuf));
 	return -1;
 }
 
@@ -307,6 +313,12 @@ check_conf(const struct stat *st, char *err, size_t errlen)
 		    "passwordfile and passwordeval", path);
 		return -1;
 	}
+	if (conf.auth != AUTH_AUTO && conf.auth != AUTH_EXTERNAL &&
+	    conf.user == NULL) {
+		snprintf(err, errlen, "%s: auth %s needs a user", path,
+		    mechs[conf.auth]);
+		return -1;
+	}
 	if (token && !sources) {
 		snprintf(err, errlen, "%s: auth %s needs a user and the token "
 		    "(passwordeval or passwordfile)", path, mechs[conf.auth]);
@@ -341,8 +353,9 @@ check_conf(const struct stat *st, char *err, size_t errlen)
 	if (conf.passwordeval && ((st->st_uid != 0 && st->st_uid != geteuid()) ||
 	    (st->st_mode & 022))) {
 		snprintf(err, errlen, "%s has passwordeval but %s; only its "
-		    "owner (root) may write it", path, st->st_mode & 022 ?
-		    "is writable by others" : "is not owned by root");
+		    "owner may write it", path, st->st_mode & 022 ?
+		    "is writable by group or others" : "is not owned by root "
+		    "or by the user reading it");
 		return -1;
 	}
 	return 0;
@@ -441,12 +454,15 @@ parse_age(const char *v, long long *out)
 
 /*
  * A file holding a secret must be a regular file, not a link, owned by
- * root or by us, and closed to group and others.
+ * root, by us, or by the spool's owner (whom root gives way to), and
+ * closed to group and others (REQUIREMENTS P-5).
  */
 static int
 check_secret_file(int fd, const char *path, char *err, size_t errlen)
 {
-	struct stat st;
+	const char *what = conf.tls_key && strcmp(path, conf.tls_key) == 0 ?
+	    "a private key" : "a password";
+	struct stat st, sp;
 	int r;
 
 	r = fd == -1 ? lstat(path, &st) : fstat(fd, &st);
@@ -456,19 +472,21 @@ check_secret_file(int fd, const char *path, char *err, size_t errlen)
 		return -1;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "%s holds a password but is not a "
-		    "regular file", path);
+		snprintf(err, errlen, "%s holds %s but is not a regular file",
+		    path, what);
 		return -1;
 	}
-	if (st.st_uid != 0 && st.st_uid != geteuid()) {
-		snprintf(err, errlen, "%s holds a password but is owned by "
-		    "uid %u, not root or uid %u", path, (unsigned)st.st_uid,
-		    (unsigned)geteuid());
+	if (st.st_uid != 0 && st.st_uid != geteuid() &&
+	    (conf.spool == NULL || stat(conf.spool, &sp) == -1 ||
+	    st.st_uid != sp.st_uid)) {
+		snprintf(err, errlen, "%s holds %s but is owned by uid %u, not "
+		    "root, uid %u or the spool's owner", path, what,
+		    (unsigned)st.st_uid, (unsigned)geteuid());
 		return -1;
 	}
 	if (st.st_mode & 077) {
-		snprintf(err, errlen, "%s holds a password but has mode %04o; "
-		    "run chmod 600 %s", path, (unsigned)st.st_mode & 07777, path);
+		snprintf(err, errlen, "%s holds %s but has mode %04o; run chmod "
+		    "600 %s", path, what, (unsigned)st.st_mode & 07777, path);
 		return -1;
 	}
 	return 0;
@@ -546,7 +564,7 @@ conf_keyfile_open(char *err, size_t errlen)
 int
 conf_secret(char *buf, size_t cap, char *err, size_t errlen)
 {
-	char line[SECRET_MAX + 2];
+	char line[SECRET_MAX + 2], iobuf[BUFSIZ];
 	const char *path;
 	char *p, *e;
 	int fd, found = 0;
@@ -571,6 +589,7 @@ conf_secret(char *buf, size_t cap, char *err, size_t errlen)
 		close(fd);
 		return -1;
 	}
+	setvbuf(fp, iobuf, _IOFBF, sizeof(iobuf));
 	/* The last password line counts, as for every key. */
 	while (found != -1 && fgets(line, sizeof(line), fp) != NULL) {
 		p = line;
@@ -594,9 +613,10 @@ conf_secret(char *buf, size_t cap, char *err, size_t errlen)
 		if (conf.passwordfile != NULL)
 			break;	/* its first line only */
 	}
-	explicit_bzero(line, sizeof(line));
-	/* stdio's buffer held the file: wipe it before it is freed. */
 	fclose(fp);
+	/* The buffers held the file: wipe them. */
+	explicit_bzero(line, sizeof(line));
+	explicit_bzero(iobuf, sizeof(iobuf));
 	if (found == 0)
 		snprintf(err, errlen, "%s: no password in it", path);
 	if (found != 1) {
@@ -670,10 +690,18 @@ secret_eval(char *buf, size_t cap, char *err, size_t errlen)
 		explicit_bzero(drop, sizeof(drop));
 	}
 	close(p[0]);
-	if (timedout)
+	/* Its output is over; it must end by the deadline too. */
+	while (!timedout && waitpid(pid, &status, WNOHANG) == 0) {
+		if (now_ms() >= deadline)
+			timedout = 1;
+		else
+			poll(NULL, 0, 10);
+	}
+	if (timedout) {
 		kill(pid, SIGKILL);
-	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
-		;
+		while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
+			;
+	}
 	if (timedout || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		if (timedout)
 			snprintf(err, errlen, "passwordeval: %s did not finish "

@@ -831,9 +831,11 @@ static const struct {
 	{ "auth", "failed", "check user and the password; some providers "
 	    "want an app password, and passwordeval must print a fresh "
 	    "token for xoauth2 and oauthbearer" },
-	{ "auth", "SCRAM", "the server could not prove that it knows the "
+	{ "auth", "SCRAM:", "the server could not prove that it knows the "
 	    "password: it is not the server configured, or its SCRAM data is "
 	    "broken; send no mail through it" },
+	{ "auth", " holds a", "make the file mode 0600, owned by root or the "
+	    "spool's owner" },
 	{ "auth", "passwordeval", "run the passwordeval command by hand: it "
 	    "must print the password on its first line and exit 0" },
 	{ "auth", "", "set auth to a mechanism the server offers (see ehlo "

@@ -17,6 +17,7 @@
  * comparison of key hashes when pins are configured.
  */
 #include <sys/types.h>
+#include <sys/socket.h>
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -861,6 +862,7 @@ describe_engine(struct tls *t, const char *what, char *err, size_t errlen)
 {
 	int e = br_ssl_engine_last_error(&t->cc.eng);
 	char text[sizeof(t->first) * 4 + 1];
+	ssize_t r;
 	size_t i;
 
 	/*
@@ -870,6 +872,11 @@ describe_engine(struct tls *t, const char *what, char *err, size_t errlen)
 	 */
 	if (t->nfirst >= 3 && t->first[0] >= '2' && t->first[0] <= '5' &&
 	    t->first[1] >= '0' && t->first[1] <= '9') {
+		/* The engine read a record header; the line goes on. */
+		r = recv(t->fd, t->first + t->nfirst, sizeof(t->first) -
+		    t->nfirst, MSG_DONTWAIT);
+		if (r > 0)
+			t->nfirst += (size_t)r;
 		for (i = 0; i < t->nfirst && t->first[i] != '\r' &&
 		    t->first[i] != '\n'; i++)
 			;
