@@ -169,3 +169,217 @@ kept_failed() {
 body() {
 	tr -d '\r' <"$1" | sed '1,/^$/d'
 }
+
+# --- Helpers for the TLS and AUTH tests (t_tls.sh, t_auth.sh) ---
+
+# conf_del KEY...: remove every line of these keys from the test's config.
+conf_del() {
+	for _k in "$@"; do
+		sed -i "/^$_k[ 	]/d" "$T/outbox.conf"
+	done
+}
+
+# conf_add KEY VALUE...: append "KEY VALUE" lines to the test's config
+# (a key given twice counts with its later value).
+conf_add() {
+	while [ $# -ge 2 ]; do
+		printf '%s %s\n' "$1" "$2" >>"$T/outbox.conf"
+		shift 2
+	done
+}
+
+# pin_of NAME: the pin of $CERTS/NAME.pem, "sha256//BASE64".
+pin_of() {
+	cat "$CERTS/$1.pin"
+}
+
+# b64_forms SECRET: what SECRET looks like inside any base64 text, one
+# form per line: its encoding at each of the three byte alignments, less
+# the groups it shares with the bytes around it.  A text holding SECRET
+# base64-encoded anywhere contains one of the forms.  SECRET must be 8
+# bytes or more, so that no form is short enough to match by chance.
+b64_forms() {
+	[ ${#1} -ge 8 ] || fail "b64_forms: secret '$1' too short to look for"
+	for _k in 0 1 2; do
+		_e=$(printf '%s' "$1" | { head -c "$_k" /dev/zero; cat; } | base64 -w 0)
+		[ "$_k" = 0 ] || _e=${_e#????}
+		printf '%s\n' "${_e%????}"
+	done
+}
+
+# assert_no_secret FILE SECRET...: FILE (or every file under a directory)
+# holds none of the SECRETs, neither as they are nor base64-encoded.
+assert_no_secret() {
+	_f=$1; shift
+	for _s in "$@"; do
+		{ printf '%s\n' "$_s"; b64_forms "$_s"; } >"$T/secret.forms"
+		if grep -r -F -q -f "$T/secret.forms" "$_f" 2>/dev/null; then
+			grep -r -F -f "$T/secret.forms" "$_f" | sed 's/^/    | /' >&2
+			rm -f "$T/secret.forms"
+			fail "a secret (or its base64) is in $_f"
+		fi
+	done
+	rm -f "$T/secret.forms"
+}
+
+# no_mail NAME: the server in $T/NAME received no MAIL and stored nothing.
+no_mail() {
+	assert_no_grep '^mail' "$T/$1/log"
+	[ "$(count_msgs "$T/$1")" = 0 ] || fail "the server in $T/$1 got a message"
+}
+
+# deliver_ok NAME: a message queued now (-odq) is delivered by one
+# "outbox -q" (exit 0) to the server in $T/NAME, which has one message
+# more; the queue is empty.
+deliver_ok() {
+	_before=$(count_msgs "$T/$1")
+	printf 'Subject: deliver_ok\n\nhi\n' | expect_exit 0 ob -odq bob@example.net
+	expect_exit 0 ob -q
+	[ "$(count_msgs "$T/$1")" = $((_before + 1)) ] ||
+	    fail "not delivered to the server in $T/$1"
+	[ "$(queued)" = 0 ] || fail "queue not empty"
+}
+
+# refused NAME TEXT: a message queued now (-odq) is refused by one
+# "outbox -q": exit 75, the message stays queued, the error (mailq's last
+# error or the run's stderr) contains TEXT, and the server in $T/NAME got
+# no MAIL.  The run's stderr is kept in $T/qerr, mailq's output in
+# $T/mailq.
+refused() {
+	printf 'Subject: refused\n\nhi\n' | expect_exit 0 ob -odq bob@example.net
+	requeue_refused "$@"
+}
+
+# requeue_refused NAME TEXT: the same for what is queued already.
+requeue_refused() {
+	expect_exit 75 ob -q
+	cp "$T/err" "$T/qerr"
+	[ "$(queued)" -ge 1 ] || fail "not kept queued"
+	expect_exit 0 ob -bp
+	cp "$T/out" "$T/mailq"
+	if ! grep -q -F -e "$2" "$T/mailq" "$T/qerr"; then
+		sed 's/^/    mailq: /' "$T/mailq" >&2
+		sed 's/^/    stderr: /' "$T/qerr" >&2
+		fail "'$2' is not the reason given"
+	fi
+	no_mail "$1"
+}
+
+# unqueue: forget every queued message (and its state) between cases.
+unqueue() {
+	rm -f "$T"/spool/queue/* "$T"/spool/state/*
+}
+
+# descendants PID: PID and every process below it, one a line.
+descendants() {
+	"$PY" - "$1" <<'PYEOF'
+import os, sys
+kids = {}
+for d in os.listdir("/proc"):
+    if d.isdigit():
+        try:
+            stat = open("/proc/%s/stat" % d).read()
+        except OSError:
+            continue
+        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+        kids.setdefault(ppid, []).append(int(d))
+todo = [int(sys.argv[1])]
+while todo:
+    p = todo.pop()
+    print(p)
+    todo += kids.get(p, [])
+PYEOF
+}
+
+# wait_gone PID SECONDS: wait, in steps of 0.1 s, until PID has ended;
+# false if it still runs after SECONDS.  Sets WAITED (tenths waited).
+wait_gone() {
+	WAITED=0
+	while kill -0 "$1" 2>/dev/null; do
+		[ "$WAITED" -lt $(($2 * 10)) ] || return 1
+		sleep 0.1
+		WAITED=$((WAITED + 1))
+	done
+	return 0
+}
+
+# The script syslog_run hands to "unshare -m": put the socket $1 on
+# /dev/log in this private mount namespace, then run the command.  Where
+# /dev/log does not exist (containers), a tmpfs goes on /dev holding
+# links to everything of the real /dev (bound at $2) and the socket.
+SYSLOG_NS='s=$1; d=$2; shift 2
+if [ -e /dev/log ] || [ -L /dev/log ]; then
+	mount --bind "$s" /dev/log || exit 70
+else
+	mkdir -p "$d" && mount --bind /dev "$d" &&
+	    mount -t tmpfs -o mode=0755 outbox-test-dev /dev || exit 70
+	for f in "$d"/* "$d"/.[!.]*; do
+		[ -e "$f" ] || [ -L "$f" ] || continue
+		ln -s "$f" "/dev/${f##*/}" || exit 70
+	done
+	: >/dev/log && mount --bind "$s" /dev/log || exit 70
+fi
+exec "$@"'
+
+# syslog_ready: skip the test unless syslog_run can work here (call it
+# first: a skip from inside expect_exit would lose its reason).
+syslog_ready() {
+	command -v unshare >/dev/null 2>&1 || skip "needs unshare (util-linux)"
+	mkdir -p "$T/syslog"
+	unshare -m --propagation private sh -c "$SYSLOG_NS" sh /dev/null \
+	    "$T/syslog/dev" true </dev/null >/dev/null 2>&1 ||
+	    skip "unable to put a socket on /dev/log in a private mount namespace"
+}
+
+# syslog_run FILE CMD...: run CMD (stdin passes through; its exit status
+# is returned) where /dev/log is a datagram socket of ours, in a private
+# mount namespace as in t_priv.sh, so that the real log is not touched;
+# FILE gets what CMD logged, one datagram a line (control bytes as \xNN).
+# Call syslog_ready first.
+syslog_run() {
+	_out=$1; shift
+	mkdir -p "$T/syslog"
+	rm -f "$T/syslog/sock" "$T/syslog/done"
+	"$PY" - "$T/syslog" "$_out" <<'PYEOF' >"$T/syslog/stdout" 2>&1 &
+import os, socket, sys, time
+d, out = sys.argv[1], sys.argv[2]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(os.path.join(d, "sock"))
+os.chmod(os.path.join(d, "sock"), 0o666)
+with open(os.path.join(d, "pid.tmp"), "w") as f:
+    f.write("%d\n" % os.getpid())
+os.rename(os.path.join(d, "pid.tmp"), os.path.join(d, "pid"))
+end = time.monotonic() + 120   # bounded lifetime, like the servers
+with open(out, "a") as f:
+    while time.monotonic() < end:
+        s.settimeout(max(0.1, end - time.monotonic()))
+        try:
+            data = s.recv(65536)
+        except socket.timeout:
+            break
+        if data == b"\0end":  # syslog_run's own mark: all came before it
+            break
+        f.write("".join(chr(b) if 32 <= b < 127 else "\\x%02x" % b
+                        for b in data.rstrip(b"\n")) + "\n")
+        f.flush()
+open(os.path.join(d, "done"), "w").close()
+PYEOF
+	_i=0
+	while [ ! -S "$T/syslog/sock" ] || [ ! -s "$T/syslog/pid" ]; do
+		_i=$((_i + 1))
+		[ $_i -le 100 ] || { cat "$T/syslog/stdout" >&2; fail "syslog catcher did not start"; }
+		sleep 0.1
+	done
+	unshare -m --propagation private sh -c "$SYSLOG_NS" sh \
+	    "$T/syslog/sock" "$T/syslog/dev" "$@"
+	_rc=$?
+	"$PY" -c 'import socket, sys
+socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(b"\0end", sys.argv[1])' \
+	    "$T/syslog/sock"
+	_i=0
+	while [ ! -e "$T/syslog/done" ] && [ $_i -lt 50 ]; do
+		sleep 0.1
+		_i=$((_i + 1))
+	done
+	return $_rc
+}

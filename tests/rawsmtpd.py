@@ -7,8 +7,8 @@ Usage:
 
 Listens on 127.0.0.1 (ephemeral port, written atomically to DIR/port; pid to
 DIR/pid), serves up to N connections one after another, running the script
-from the top for each, then exits.  Script steps, one per line (blank lines
-and lines starting with # are ignored):
+for each, then exits.  Script steps, one per line (blank lines and lines
+starting with # are ignored):
 
   send TEXT       send TEXT; \\r \\n \\t \\0 \\xNN \\\\ are decoded, nothing added
   expect PREFIX   read a line; unless it starts with PREFIX (case-insensitive,
@@ -23,6 +23,14 @@ and lines starting with # are ignored):
   drain SECONDS   read and record whatever arrives for that long
   close           close the connection now (TCP close, no TLS close_notify;
                   the end of the script does the same)
+
+Per-connection scripts: a line "connection N" (N >= 1) starts the steps for
+connection N; steps before any such line are those of connection 1.  Each
+connection runs the section with the highest number not above its own, so
+with sections 1 and 3, connections 1 and 2 run section 1 and every later one
+section 3.  A script without "connection" lines runs whole for every
+connection.  A section may be empty (the connection is closed at once);
+giving one number twice is an error.
 
 DIR/transcript: "--- connection N", "S: LINE" (sent), "C: LINE" (received;
 line end removed, other bytes escaped as \\t \\r \\\\ \\xNN; bytes left
@@ -78,13 +86,29 @@ def escape(raw):
 
 
 def parse_script(path):
-    steps = []
+    """The script as {connection number: steps}; see the docstring."""
+    sections = {1: []}
+    steps = sections[1]
+    explicit = set()  # numbers given on a "connection" line
     with open(path, encoding="utf-8") as f:
         for no, line in enumerate(f, 1):
             line = line.rstrip("\r\n")
             if not line.strip() or line.lstrip().startswith("#"):
                 continue
             word, _, arg = line.partition(" ")
+            if word == "connection":
+                n = int(arg) if arg.strip().isdigit() else 0
+                if n < 1:
+                    sys.exit("rawsmtpd.py: %s:%d: connection wants a number "
+                             ">= 1" % (path, no))
+                # Section 1 exists from the start, but only its steps so far
+                # (none) make "connection 1" a repetition.
+                if n in explicit or (n == 1 and sections[1]):
+                    sys.exit("rawsmtpd.py: %s:%d: connection %d given twice"
+                             % (path, no, n))
+                explicit.add(n)
+                steps = sections.setdefault(n, [])
+                continue
             if word not in STEPS:
                 sys.exit("rawsmtpd.py: %s:%d: unknown step %r" % (path, no, word))
             if word in ("sleep", "drain"):
@@ -95,7 +119,12 @@ def parse_script(path):
             elif word in ("send", "expect"):
                 arg = unescape(arg)  # keep spaces: "send  x" sends " x"
             steps.append((word, arg))
-    return steps
+    return sections
+
+
+def section_for(sections, n):
+    """The steps connection n runs: the highest section number <= n."""
+    return sections[max(k for k in sections if k <= n)]
 
 
 class Conn:
@@ -197,8 +226,8 @@ class Server:
         self.transcript.write(text + "\n")
         self.transcript.flush()
 
-    def run(self, conn):
-        for word, arg in self.steps:
+    def run(self, conn, steps):
+        for word, arg in steps:
             if word == "send":
                 conn.send(arg)
             elif word in ("expect", "recv"):
@@ -244,7 +273,7 @@ class Server:
             self.note("--- connection %d" % n)
             conn = Conn(self, sock)
             try:
-                self.run(conn)
+                self.run(conn, section_for(self.steps, n))
             except EndRun:
                 pass
             finally:
@@ -271,7 +300,8 @@ def main():
     p.add_argument("--lifetime", type=float, default=60.0)
     opts = p.parse_args()
     steps = parse_script(opts.script)
-    if any(w == "starttls" for w, _ in steps) and not (opts.cert and opts.key):
+    if (any(w == "starttls" for sec in steps.values() for w, _ in sec)
+            and not (opts.cert and opts.key)):
         p.error("the script uses starttls: --cert and --key are required")
     os.makedirs(opts.dir, exist_ok=True)
 

@@ -4,19 +4,58 @@ scripted recipient rejections, and every message and event written to DIR.
 
 Usage:
   smtpd.py --dir DIR [--tls starttls|implicit|none] [--cert F --key F]
-           [--auth USER:PASS] [--mechs PLAIN,LOGIN] [--reject ADDR]...
-           [--defer ADDR]... [--lifetime SECONDS] [--size BYTES]
+           [--auth USER:PASS] [--mechs LIST] [--mechs-plain LIST]
+           [--token TOKEN] [--scram-iterations N] [--scram-bad-signature]
+           [--client-ca FILE [--require-client-cert]] [--tls13-only]
+           [--auth-delay SECONDS] [--reject ADDR]... [--defer ADDR]...
+           [--lifetime SECONDS] [--size BYTES]
+
+AUTH (only with --auth; every mechanism checks USER:PASS or --token):
+  --mechs LIST        comma-separated mechanisms offered once TLS is on (and,
+                      with --tls none, in plaintext): PLAIN, LOGIN, CRAM-MD5,
+                      SCRAM-SHA-256, XOAUTH2, OAUTHBEARER, EXTERNAL; default
+                      PLAIN,LOGIN.  An empty list (--mechs "") means AUTH is
+                      not offered at all after STARTTLS.
+  --mechs-plain LIST  with --tls starttls, what is offered (and accepted)
+                      before STARTTLS; default none.  With a list, commands
+                      before STARTTLS are no longer refused.
+  --token TOKEN       the bearer token XOAUTH2 and OAUTHBEARER want (with the
+                      user of --auth).  A wrong one gets the RFC 7628 error
+                      exchange: a 334 with a JSON status, then 535.
+  --scram-iterations N    SCRAM-SHA-256 iteration count (default 4096)
+  --scram-bad-signature   send a wrong v= in SCRAM's server-final message
+  EXTERNAL            succeeds when the client presented a certificate that
+                      --client-ca verified; the user is the certificate's CN;
+                      the authzid must be empty ("=") or that CN or USER.
+  --auth-delay S      hold the 235 reply S seconds (a session kept open
+                      while the client holds its secret)
+
+TLS:
+  --client-ca FILE        ask for a client certificate and verify it against
+                          FILE (optional for the client)
+  --require-client-cert   with --client-ca: a client without one is refused
+  --tls13-only            accept TLS 1.3 only
 
 Files in DIR:
   pid, port      written (atomically) once the listener accepts connections
   log            one line per event: connect, ehlo NAME, helo NAME, starttls,
-                 auth ok USER, auth fail, mail ADDR, mailopts PARAMS (when
-                 MAIL had any), rcpt ADDR CODE, rcptopts PARAMS, data,
+                 starttls fail, tls client CN (a verified client certificate,
+                 after STARTTLS or implicit TLS), auth mech NAME (an AUTH
+                 command arrived), auth authzid NAME (EXTERNAL's, when not
+                 empty), auth ok USER, auth fail, mail ADDR, mailopts PARAMS
+                 (when MAIL had any), rcpt ADDR CODE, rcptopts PARAMS, data,
                  msg N, rset, quit
   msg.N          message N exactly as received, after dot-unstuffing (CRLF)
   msg.N.env      from ADDR / rcpt ADDR... / auth USER|- / tls yes|no;
                  written after msg.N, so seeing msg.N.env means both are whole;
                  numbering continues after any msg.N.env already in DIR
+Why an exchange failed (a SCRAM proof that does not verify, a bad token)
+goes to stderr, never a secret.
+
+The mechanisms beyond aiosmtpd's own PLAIN and LOGIN are written here from
+their RFCs: CRAM-MD5 (RFC 2195), SCRAM-SHA-256 (RFC 5802, RFC 7677),
+OAUTHBEARER (RFC 7628), EXTERNAL (RFC 4422 appendix A); XOAUTH2 follows
+Google's description (user=...^Aauth=Bearer ...^A^A).
 
 We drive asyncio ourselves instead of using aiosmtpd's Controller: the
 Controller opens a connection to itself at start-up (which would show up as a
@@ -25,17 +64,25 @@ bogus "connect"), runs in a thread, and would need a fixed port.
 
 import argparse
 import asyncio
+import base64
+import binascii
+import hashlib
+import hmac
+import json
 import logging
 import os
 import signal
 import ssl
 import sys
+import time
 import traceback
 import warnings
 
-from aiosmtpd.smtp import SMTP, AuthResult, TLSSetupException
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, TLSSetupException
 
-MECHS = ("PLAIN", "LOGIN")  # the mechanisms aiosmtpd 1.4.3 has built in
+# PLAIN and LOGIN are aiosmtpd 1.4.3's own; the others are Server.auth_*.
+MECHS = ("PLAIN", "LOGIN", "CRAM-MD5", "SCRAM-SHA-256", "XOAUTH2",
+         "OAUTHBEARER", "EXTERNAL")
 
 
 def write_atomic(path, data):
@@ -83,6 +130,46 @@ def tls_active(server):
     return t is not None and t.get_extra_info("ssl_object") is not None
 
 
+def client_cn(server):
+    """The CN of the client certificate, or None.  The ssl module hands out
+    the decoded certificate only once it has verified it (CERT_OPTIONAL or
+    CERT_REQUIRED), so a name here means a verified certificate."""
+    t = server.transport
+    cert = t.get_extra_info("peercert") if t is not None else None
+    for rdn in (cert or {}).get("subject", ()):
+        for key, value in rdn:
+            if key == "commonName":
+                return value
+    return None
+
+
+def offered(server):
+    """The mechanisms offered (and accepted) at this point of the session."""
+    st = server.st
+    if st.user is None:
+        return []
+    if tls_active(server) or st.opts.tls == "none":
+        return st.opts.mechs
+    return st.opts.mechs_plain
+
+
+def b64(data):
+    return base64.b64encode(data).decode("ascii")
+
+
+def b64d(text):
+    """Strict base64 to bytes, or None."""
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def note(why):
+    """Why an exchange failed, for whoever reads the server's stderr."""
+    print("smtpd.py: " + why, file=sys.stderr, flush=True)
+
+
 class Handler:
     """aiosmtpd handler hooks: recipient policy, storage, event log."""
 
@@ -94,10 +181,13 @@ class Handler:
         # With a 5-argument EHLO hook aiosmtpd no longer records the name
         # itself; without this MAIL would get "503 send HELO first".
         session.host_name = hostname
-        if self.st.user is None:
-            # aiosmtpd always lists "AUTH ..." (even with every mechanism
-            # excluded); a server without --auth must not offer it at all.
-            responses = [r for r in responses if not r[4:].startswith("AUTH")]
+        # aiosmtpd lists every mechanism it has (and, since we let it
+        # accept AUTH without its own notion of TLS, even before STARTTLS):
+        # replace its line with what is offered at this point, or none.
+        responses = [r for r in responses if not r[4:].startswith("AUTH")]
+        mechs = offered(server)
+        if mechs:
+            responses.insert(len(responses) - 1, "250-AUTH " + " ".join(mechs))
         return responses
 
     async def handle_HELO(self, server, session, envelope, hostname):
@@ -163,8 +253,15 @@ class Handler:
 
 
 class Server(SMTP):
-    """Adds the events that have no handler hook: starttls, auth, data
-    (logged when the command arrives, before the message is read)."""
+    """Adds the events that have no handler hook (starttls, tls client,
+    auth, data: logged when the command arrives, before the message is
+    read) and the AUTH mechanisms aiosmtpd does not have.
+
+    aiosmtpd names a mechanism after its method: auth_CRAM__MD5 is
+    CRAM-MD5.  Each is called as method(server, args), args being the
+    words of the AUTH command, and returns an AuthResult: handled=True
+    when it has sent the reply itself, otherwise aiosmtpd sends 535 (or
+    235 on success)."""
 
     # aiosmtpd's defaults are "User Name\0" and "Password\0"; use what
     # Postfix and most servers send.
@@ -173,7 +270,25 @@ class Server(SMTP):
 
     def __init__(self, state, handler, **kw):
         self.st = state
+        self.in_auth = False
         super().__init__(handler, **kw)
+
+    def connection_made(self, transport):
+        first = self._original_transport is None and self.transport is None
+        super().connection_made(transport)
+        # With implicit TLS asyncio calls the first connection_made once
+        # the handshake is done (a plaintext transport has no certificate);
+        # after STARTTLS smtp_STARTTLS below logs the client instead.
+        if first:
+            cn = client_cn(self)
+            if cn is not None:
+                self.st.log("tls client " + cn)
+
+    async def push(self, status):
+        text = status if isinstance(status, str) else status.decode("utf-8", "replace")
+        if self.in_auth and self.st.opts.auth_delay and text.startswith("235"):
+            await asyncio.sleep(self.st.opts.auth_delay)
+        await super().push(status)
 
     async def smtp_STARTTLS(self, arg):
         try:
@@ -184,15 +299,34 @@ class Server(SMTP):
             raise
         if tls_active(self):
             self.st.log("starttls")
+            cn = client_cn(self)
+            if cn is not None:
+                self.st.log("tls client " + cn)
 
     async def smtp_AUTH(self, arg):
         # RFC 4954 mechanism names are case-insensitive; aiosmtpd compares
         # them case-sensitively ("auth plain" would get 504).
+        mech = ""
         if arg:
             mech, sep, rest = arg.partition(" ")
-            arg = mech.upper() + sep + rest
+            mech = mech.upper()
+            arg = mech + sep + rest
+        self.st.log("auth mech " + mech)
         before = self.session.authenticated
-        await super().smtp_AUTH(arg)
+        if (mech and self.session.extended_smtp and not before
+                and mech not in offered(self)):
+            if not tls_active(self) and mech in self.st.opts.mechs:
+                await self.push("538 5.7.11 Encryption required for "
+                                "requested authentication mechanism")
+            else:
+                await self.push("504 5.5.4 Unrecognized authentication type")
+            self.st.log("auth fail")
+            return
+        self.in_auth = True
+        try:
+            await super().smtp_AUTH(arg)
+        finally:
+            self.in_auth = False
         if self.session.authenticated and not before:
             self.st.log("auth ok " + self.session.auth_data)
         elif not self.session.authenticated:
@@ -201,6 +335,179 @@ class Server(SMTP):
     async def smtp_DATA(self, arg):
         self.st.log("data")
         await super().smtp_DATA(arg)
+
+    # -- helpers for the mechanisms --------------------------------------
+
+    async def first_response(self, args):
+        """The client's first message: the initial response of the AUTH
+        command ("=" is an empty one, RFC 4954 4), or the answer to an
+        empty 334.  None when it was not base64 or the client gave up
+        (aiosmtpd has then replied)."""
+        if len(args) > 1:
+            if args[1] == "=":
+                return b""
+            data = b64d(args[1])
+            if data is None:
+                await self.push("501 5.5.2 Can't decode base64")
+            return data
+        data = await self.challenge_auth("")
+        return None if data is MISSING else data
+
+    async def refuse(self, why, code="535 5.7.8 Authentication credentials invalid"):
+        note(why)
+        await self.push(code)
+        return AuthResult(success=False, handled=True)
+
+    def ok(self, user):
+        return AuthResult(success=True, auth_data=user)
+
+    # -- the mechanisms ---------------------------------------------------
+
+    async def auth_CRAM__MD5(self, _, args):
+        # RFC 2195: a challenge in the form of a message id; the answer is
+        # "user hex(HMAC-MD5(password, challenge))".
+        if len(args) > 1:
+            return await self.refuse("CRAM-MD5: initial response not allowed",
+                                     "501 5.5.2 CRAM-MD5 has no initial response")
+        challenge = "<%d.%d@localhost>" % (os.getpid(), time.time_ns())
+        answer = await self.challenge_auth(challenge)
+        if answer is MISSING:
+            return AuthResult(success=False, handled=True)
+        user, _, digest = answer.decode("utf-8", "replace").rpartition(" ")
+        want = hmac.new(self.st.password.encode(), challenge.encode(),
+                        hashlib.md5).hexdigest()
+        if user != self.st.user or not hmac.compare_digest(digest.lower(), want):
+            return await self.refuse("CRAM-MD5: wrong user or digest")
+        return self.ok(user)
+
+    async def auth_SCRAM__SHA__256(self, _, args):
+        # RFC 5802 with SHA-256 (RFC 7677), without channel binding.
+        first = await self.first_response(args)
+        if first is None:
+            return AuthResult(success=False, handled=True)
+        try:
+            first = first.decode("utf-8")
+            cbflag, authzid, bare = first.split(",", 2)
+            if cbflag not in ("n", "y") or (authzid and not authzid.startswith("a=")):
+                raise ValueError("bad GS2 header " + repr(cbflag + "," + authzid))
+            attrs = dict(kv.split("=", 1) for kv in bare.split(","))
+            user = attrs["n"].replace("=2C", ",").replace("=3D", "=")
+            cnonce = attrs["r"]
+            if not cnonce:
+                raise ValueError("empty nonce")
+        except (ValueError, KeyError, UnicodeError) as e:
+            return await self.refuse("SCRAM: client-first: %s" % e,
+                                     "501 5.5.2 bad client-first-message")
+        gs2 = cbflag + "," + authzid + ","
+        salt = os.urandom(16)
+        nonce = cnonce + b64(os.urandom(18))
+        iters = self.st.opts.scram_iterations
+        server_first = "r=%s,s=%s,i=%d" % (nonce, b64(salt), iters)
+        final = await self.challenge_auth(server_first)
+        if final is MISSING:
+            return AuthResult(success=False, handled=True)
+        try:
+            final = final.decode("utf-8")
+            without_proof, _, proof = final.rpartition(",p=")
+            attrs = dict(kv.split("=", 1) for kv in without_proof.split(","))
+            if attrs.get("c") != b64(gs2.encode()):
+                raise ValueError("channel binding c=%r" % attrs.get("c"))
+            if attrs.get("r") != nonce:
+                raise ValueError("nonce differs")
+            proof = b64d(proof)
+            if proof is None or len(proof) != 32:
+                raise ValueError("bad proof")
+        except (ValueError, UnicodeError) as e:
+            return await self.refuse("SCRAM: client-final: %s" % e,
+                                     "501 5.5.2 bad client-final-message")
+        salted = hashlib.pbkdf2_hmac("sha256", self.st.password.encode(), salt, iters)
+        client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+        stored_key = hashlib.sha256(client_key).digest()
+        auth_message = ",".join((bare, server_first, without_proof)).encode()
+        client_sig = hmac.new(stored_key, auth_message, hashlib.sha256).digest()
+        given_key = bytes(a ^ b for a, b in zip(proof, client_sig))
+        if user != self.st.user or not hmac.compare_digest(
+                hashlib.sha256(given_key).digest(), stored_key):
+            return await self.refuse("SCRAM: wrong user or proof")
+        server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+        server_sig = hmac.new(server_key, auth_message, hashlib.sha256).digest()
+        if self.st.opts.scram_bad_signature:
+            server_sig = bytes(b ^ 0x5A for b in server_sig)
+        # RFC 4954 4: the server-final goes in a 334; the client answers
+        # with an empty line (or "*" when the signature does not verify).
+        answer = await self.challenge_auth("v=" + b64(server_sig))
+        if answer is MISSING:
+            return AuthResult(success=False, handled=True)
+        if answer != b"":
+            return await self.refuse("SCRAM: answer to server-final not empty",
+                                     "501 5.5.2 expected an empty line")
+        return self.ok(user)
+
+    async def bearer_failed(self, error, ack):
+        """RFC 7628 3.2.3 (and XOAUTH2 alike): the error as a 334 JSON
+        challenge, the client's acknowledgement, then 535."""
+        answer = await self.challenge_auth(json.dumps(error))
+        if answer is MISSING:
+            return AuthResult(success=False, handled=True)
+        if answer != ack:
+            note("bearer: error not acknowledged with %r" % ack)
+        return await self.refuse("bearer: wrong user or token")
+
+    async def auth_XOAUTH2(self, _, args):
+        # "user=" USER ^A "auth=Bearer " TOKEN ^A ^A
+        data = await self.first_response(args)
+        if data is None:
+            return AuthResult(success=False, handled=True)
+        fields = data.decode("utf-8", "replace").split("\x01")
+        kv = dict(f.split("=", 1) for f in fields if "=" in f)
+        user, auth = kv.get("user"), kv.get("auth", "")
+        if (fields[-2:] != ["", ""] or user != self.st.user
+                or auth != "Bearer " + (self.st.opts.token or "")
+                or self.st.opts.token is None):
+            return await self.bearer_failed(
+                {"status": "401", "schemes": "bearer",
+                 "scope": "https://mail.example.org/"}, b"")
+        return self.ok(user)
+
+    async def auth_OAUTHBEARER(self, _, args):
+        # gs2-header ^A *(key=value ^A) ^A (RFC 7628 3.1)
+        data = await self.first_response(args)
+        if data is None:
+            return AuthResult(success=False, handled=True)
+        text = data.decode("utf-8", "replace")
+        gs2, _, rest = text.partition("\x01")
+        parts = gs2.split(",")
+        user = None
+        if len(parts) >= 2 and parts[1].startswith("a="):
+            user = parts[1][2:].replace("=2C", ",").replace("=3D", "=")
+        kv = dict(f.split("=", 1) for f in rest.split("\x01") if "=" in f)
+        ok = (parts[0] in ("n", "y") and text.endswith("\x01\x01")
+              and self.st.opts.token is not None
+              and kv.get("auth") == "Bearer " + self.st.opts.token
+              and user in (None, self.st.user))
+        if not ok:
+            return await self.bearer_failed(
+                {"status": "invalid_token", "scope": "mail",
+                 "openid-configuration":
+                     "https://auth.example.org/.well-known/openid-configuration"},
+                b"\x01")
+        return self.ok(self.st.user)
+
+    async def auth_EXTERNAL(self, _, args):
+        # RFC 4422 appendix A: the message is the authzid, maybe empty; the
+        # identity is what TLS established.
+        authzid = await self.first_response(args)
+        if authzid is None:
+            return AuthResult(success=False, handled=True)
+        authzid = authzid.decode("utf-8", "replace")
+        cn = client_cn(self)
+        if cn is None:
+            return await self.refuse("EXTERNAL: no verified client certificate")
+        if authzid:
+            self.st.log("auth authzid " + authzid)
+        if authzid not in ("", cn, self.st.user):
+            return await self.refuse("EXTERNAL: authzid %r not allowed" % authzid)
+        return self.ok(cn)
 
 
 def make_authenticator(state):
@@ -214,6 +521,32 @@ def make_authenticator(state):
     return authenticate
 
 
+def send_handshake_alerts():
+    """asyncio (Python 3.11) aborts the connection when a server-side TLS
+    handshake fails, without writing the alert OpenSSL has queued: the
+    client sees only EOF.  Real servers send it (protocol_version to a TLS
+    1.2 client of a TLS 1.3-only server, certificate_required, ...), and
+    the client's message is about that alert, so write it out first.
+    Both STARTTLS (aiosmtpd) and implicit TLS (create_server) go through
+    this class.  Left alone where asyncio's internals differ."""
+    try:
+        from asyncio import sslproto
+        cls = sslproto.SSLProtocol
+        orig = cls._on_handshake_complete
+        getattr(cls, "_process_outgoing")
+    except (ImportError, AttributeError):
+        return
+
+    def on_handshake_complete(self, handshake_exc):
+        if handshake_exc is not None:
+            try:
+                self._process_outgoing()
+            except Exception:
+                pass
+        return orig(self, handshake_exc)
+    cls._on_handshake_complete = on_handshake_complete
+
+
 def parse_args():
     p = argparse.ArgumentParser(description="outbox test SMTP server")
     p.add_argument("--dir", required=True)
@@ -222,6 +555,14 @@ def parse_args():
     p.add_argument("--key")
     p.add_argument("--auth", metavar="USER:PASS")
     p.add_argument("--mechs", default="PLAIN,LOGIN")
+    p.add_argument("--mechs-plain", default="")
+    p.add_argument("--token")
+    p.add_argument("--scram-iterations", type=int, default=4096)
+    p.add_argument("--scram-bad-signature", action="store_true")
+    p.add_argument("--auth-delay", type=float, default=0.0, metavar="SECONDS")
+    p.add_argument("--client-ca", metavar="FILE")
+    p.add_argument("--require-client-cert", action="store_true")
+    p.add_argument("--tls13-only", action="store_true")
     p.add_argument("--reject", action="append", default=[], metavar="ADDR")
     p.add_argument("--defer", action="append", default=[], metavar="ADDR")
     p.add_argument("--lifetime", type=float, default=120.0)
@@ -233,10 +574,18 @@ def parse_args():
         p.error("--tls %s needs --cert and --key" % o.tls)
     if o.auth is not None and ":" not in o.auth:
         p.error("--auth wants USER:PASS")
-    o.mechs = [m.strip().upper() for m in o.mechs.split(",") if m.strip()]
-    bad = [m for m in o.mechs if m not in MECHS]
-    if bad:
-        p.error("unsupported mechanism(s): " + ",".join(bad))
+    if o.require_client_cert and not o.client_ca:
+        p.error("--require-client-cert needs --client-ca")
+    if (o.client_ca or o.tls13_only) and o.tls == "none":
+        p.error("--client-ca and --tls13-only need TLS")
+    if o.mechs_plain and o.tls != "starttls":
+        p.error("--mechs-plain is for --tls starttls")
+    for name in ("mechs", "mechs_plain"):
+        mechs = [m.strip().upper() for m in getattr(o, name).split(",") if m.strip()]
+        bad = [m for m in mechs if m not in MECHS]
+        if bad:
+            p.error("unsupported mechanism(s): " + ",".join(bad))
+        setattr(o, name, mechs)
     return o
 
 
@@ -246,6 +595,12 @@ async def serve(opts):
     if opts.tls != "none":
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(opts.cert, opts.key)
+        if opts.client_ca:
+            ctx.load_verify_locations(cafile=opts.client_ca)
+            ctx.verify_mode = (ssl.CERT_REQUIRED if opts.require_client_cert
+                               else ssl.CERT_OPTIONAL)
+        if opts.tls13_only:
+            ctx.minimum_version = ssl.TLSVersion.TLSv1_3
     starttls = opts.tls == "starttls"
     kw = dict(
         hostname="localhost",  # avoid socket.getfqdn(): DNS can be slow
@@ -254,13 +609,15 @@ async def serve(opts):
         data_size_limit=opts.size,
         timeout=min(60.0, opts.lifetime),  # idle clients are dropped
         tls_context=ctx if starttls else None,
-        require_starttls=starttls,
+        # Commands before STARTTLS get 530, unless AUTH is offered there.
+        require_starttls=starttls and not opts.mechs_plain,
         auth_required=opts.auth is not None,
         # aiosmtpd only counts STARTTLS as "TLS"; with implicit TLS it would
-        # refuse AUTH (538) and not even advertise it.  With --tls none we
-        # allow plaintext AUTH on purpose so tests can show outbox won't.
-        auth_require_tls=starttls,
-        auth_exclude_mechanism=[m for m in MECHS if m not in opts.mechs],
+        # refuse AUTH (538) and not even advertise it.  So it may take AUTH
+        # at any time, and offered() (EHLO and Server.smtp_AUTH) decides
+        # what is offered and accepted when.  With --tls none plaintext
+        # AUTH is on purpose: tests show when outbox won't use it.
+        auth_require_tls=False,
         authenticator=make_authenticator(state),
     )
     loop = asyncio.get_running_loop()
@@ -303,6 +660,7 @@ def main():
     warnings.simplefilter("ignore")
     logging.basicConfig(level=logging.ERROR, stream=sys.stderr,
                         format="smtpd.py: %(name)s: %(message)s")
+    send_handshake_alerts()
     asyncio.run(serve(opts))
     return 0
 

@@ -40,21 +40,6 @@ test_bad_certificates() {
 	done
 }
 
-# An empty or certificate-less cafile is a configuration error, never
-# a session without verification (T-4).
-test_no_trust_anchors() {
-	smart_host s
-	: >"$T/empty.pem"
-	config cafile "$T/empty.pem"
-	sed -i "0,/^cafile /{/^cafile .*ca.pem/d}" "$T/outbox.conf"
-	printf 'Subject: x\n\nhi\n' | expect_exit 0 ob -odq bob@example.net
-	expect_exit 78 ob -q
-	mailq_says 'no usable CA certificate'
-	if grep -q '^connect' "$T/s/log" 2>/dev/null; then
-		fail "connected anyway"
-	fi
-}
-
 # tls starttls and a server without STARTTLS: EHLO, then QUIT, and
 # nothing else; the message waits (T-2).
 test_no_starttls_offered() {

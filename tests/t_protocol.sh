@@ -7,26 +7,6 @@ plain_config() {	# no TLS, no AUTH: the admin asked for it
 	sed -i '/^user \|^password /d' "$T/outbox.conf"
 }
 
-# Anything after the 220 to STARTTLS, in the same packet, is injected
-# plaintext (CVE-2011-0411): the client stops before the handshake.
-test_starttls_injection() {
-	start_raw r 'send 220 raw ESMTP\r\n
-expect EHLO
-send 250-raw\r\n250-STARTTLS\r\n250 AUTH PLAIN\r\n
-expect STARTTLS
-send 220 go ahead\r\n250-injected\r\n250 AUTH PLAIN\r\n
-starttls
-recv
-recv' --cert "$CERTS/server.pem" --key "$CERTS/server.key"
-	config
-	printf 'Subject: x\n\nhi\n' | expect_exit 0 ob bob@example.net
-	[ "$(queued)" = 1 ] || fail "not queued"
-	expect_exit 0 ob -bp
-	assert_grep 'after the reply to STARTTLS' "$T/out"
-	assert_no_grep '^--- tls$' "$T/r/transcript"
-	assert_no_grep '^C: AUTH\|^C: MAIL' "$T/r/transcript"
-}
-
 # After STARTTLS the client says EHLO again and uses only what the
 # second EHLO offers (here AUTH appears only then).
 test_ehlo_after_starttls() {
