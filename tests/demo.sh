@@ -48,6 +48,9 @@ CONF
 chmod 600 "$D/outbox.conf"
 sed 's/^password .*/password ********/' "$D/outbox.conf"
 
+step "outbox -bC: check the configuration against the smart host (sends nothing)"
+"$OUTBOX" -C "$D/outbox.conf" -bC || exit 1
+
 step "cron mails a job's output to root: sendmail -FCronDaemon -i -B8BITMIME -oem root (queue only here, -odq)"
 printf 'From: root (Cron Daemon)\nTo: root\nSubject: Cron <root@router> /usr/local/bin/backup\n\nbackup: 3 files, 12 KB\n.hidden line that SMTP dot-stuffs\n' |
     "$OUTBOX" -C "$D/outbox.conf" -FCronDaemon -i -B8BITMIME -oem -odq root
