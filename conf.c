@@ -1,7 +1,12 @@
 /*
  * The runtime configuration file: one "key value" a line, the value
  * being the rest of the line with surrounding blanks removed; "#" lines
- * and blank lines are ignored.  Every error names the file and the line.
+ * and blank lines are ignored.  An error in a line names the file and
+ * the line; keys that do not go together, the file.
+ *
+ * And the secrets it points to: the password (from the file itself, a
+ * passwordfile, or the output of passwordeval) and the client's key
+ * file, opened and read only when a session needs them.
  */
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -46,12 +51,6 @@ static const char *const keys[] = {
 /* The values of "auth", in the order of enum authmech. */
 static const char *const mechs[] = { "auto", "plain", "login", "cram-md5",
     "scram-sha-256", "xoauth2", "oauthbearer", "external", NULL };
-
-const char *
-conf_auth_name(enum authmech m)
-{
-	return mechs[m];
-}
 
 /*
  * Read the file at path into the global conf.  Returns 0, or -1 with a

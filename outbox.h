@@ -88,7 +88,6 @@ int	conf_load(const char *, char *, size_t);
 int	conf_secret(char *, size_t, char *, size_t);
 int	conf_secret_open(char *, size_t);
 int	conf_keyfile_open(char *, size_t);
-const char *conf_auth_name(enum authmech);
 
 /* aliases.c */
 
