@@ -93,8 +93,29 @@
 #define ALIAS_ENTRY_MAX	65536
 #define ALIAS_DEPTH	8
 
-/* Addresses tried for the smart host. */
+/*
+ * Addresses tried for the smart host, and how long each may take to
+ * connect (at most "timeout"): an address that does not answer must not
+ * hold up the next one for long.
+ */
 #define HOST_ADDRS_MAX	16
+#define CONNECT_MAX	10
+
+/*
+ * The resolver.  Names: 255 bytes on the wire (RFC 1035 2.3.4).  Name
+ * servers and search domains that resolv.conf may list (as glibc and
+ * musl take them).  An answer over TCP, at most.  All the queries for
+ * one name take at most DNS_TIME_MAX seconds, however resolv.conf sets
+ * timeout and attempts; CNAME links followed for one name.
+ */
+#define PATH_RESOLV_CONF	"/etc/resolv.conf"
+#define PATH_HOSTS	"/etc/hosts"
+#define DNS_NAME_MAX	255
+#define DNS_SERVERS_MAX	3
+#define DNS_SEARCH_MAX	6
+#define DNS_TCP_MAX	65535
+#define DNS_TIME_MAX	30
+#define DNS_CNAME_MAX	8
 
 /*
  * Runtime configuration file: longest line.  The largest secret: a

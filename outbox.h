@@ -158,6 +158,7 @@ struct io {
 	void	*ctx;
 };
 
+int	fd_wait(int, short, int64_t);
 ssize_t	fd_read(int, void *, size_t, int64_t);
 int	fd_write(int, const void *, size_t, int64_t);
 void	io_plain(struct io *, int *);
@@ -185,6 +186,38 @@ struct hostaddr {
 	char			text[64];	/* "[addr]:port" for messages */
 };
 int	dns_host(const char *, int, struct hostaddr *, size_t, char *, size_t);
+
+/* Record types asked for. */
+#define DNS_A		1
+#define DNS_CNAME	5
+#define DNS_MX		15
+#define DNS_AAAA	28
+#define DNS_SRV		33
+
+/* One resource record of an answer, as outbox uses it. */
+struct dnsrr {
+	int		 type;
+	uint32_t	 ttl;
+	char		 name[DNS_NAME_MAX + 1];	/* owner */
+	unsigned char	 addr[16];		/* A: 4 bytes, AAAA: 16 */
+	uint16_t	 pref, weight, port;	/* MX pref; SRV prio in pref */
+	char		 target[DNS_NAME_MAX + 1];	/* CNAME, MX, SRV */
+};
+
+/* What resolv.conf says. */
+struct resolvconf {
+	struct sockaddr_storage	ns[DNS_SERVERS_MAX];
+	socklen_t		nslen[DNS_SERVERS_MAX];
+	int			nns;
+	char			search[DNS_SEARCH_MAX][DNS_NAME_MAX + 1];
+	int			nsearch;
+	int			ndots, timeout, attempts, rotate;
+};
+
+size_t	dns_query(unsigned char *, size_t, uint16_t, const char *, int);
+int	dns_answer(const unsigned char *, size_t, uint16_t, const char *, int,
+	    struct dnsrr *, size_t, int *, int *);
+void	dns_conf(const char *, struct resolvconf *);
 
 /* auth.c: SASL mechanisms for SMTP AUTH (RFC 4954) and base64; no I/O */
 

@@ -699,7 +699,8 @@ connect_host(struct smtp *s, char *err, size_t errlen)
 		}
 		{
 			struct pollfd pfd = { fd, POLLOUT, 0 };
-			int64_t left = stage(s, conf.timeout) - now_ms();
+			int64_t left = stage(s, conf.timeout < CONNECT_MAX ?
+			    conf.timeout : CONNECT_MAX) - now_ms();
 
 			e = ETIMEDOUT;
 			if (left > 0 && poll(&pfd, 1, (int)left) == 1) {

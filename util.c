@@ -274,7 +274,8 @@ parse_number(const char *s, long long min, long long max, long long *out)
 	for (; *s; s++) {
 		if (*s < '0' || *s > '9')
 			return -1;
-		if (v > (max - (*s - '0')) / 10)
+		/* No overflow: v * 10 + digit stays within max. */
+		if (v > max / 10 || v * 10 > max - (*s - '0'))
 			return -1;
 		v = v * 10 + (*s - '0');
 	}
@@ -329,7 +330,7 @@ addrlist_free(struct addrlist *l)
 }
 
 /* Wait until fd is ready for events or the deadline passes. */
-static int
+int
 fd_wait(int fd, short events, int64_t deadline)
 {
 	struct pollfd pfd;

@@ -2716,6 +2716,150 @@ test_cert(void)
 }
 
 /* ------------------------------------------------------------------ */
+/* dns.c */
+
+/* The header of an answer to id 0x1234, one question, an answers. */
+#define DNS_HDR(an)	0x12, 0x34, 0x81, 0x80, 0, 1, 0, (an), 0, 0, 0, 0
+/* The question "mx.example.org" type A, class IN. */
+#define DNS_Q		2, 'm', 'x', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', \
+			3, 'o', 'r', 'g', 0, 0, 1, 0, 1
+/* An A record for the name at offset 12, TTL 60, address 192.0.2.7. */
+#define DNS_A_RR	0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 7
+
+static const struct {
+	const char		*desc;
+	unsigned char		 msg[96];
+	size_t			 len;
+	int			 want;	/* records, or -1 */
+} dns_cases[] = {
+	{ "one A record", { DNS_HDR(1), DNS_Q, DNS_A_RR }, 48, 1 },
+	{ "NXDOMAIN, no records", { 0x12, 0x34, 0x81, 0x83, 0, 1, 0, 0, 0, 0,
+	    0, 0, DNS_Q }, 32, 0 },
+	{ "wrong id", { 0x12, 0x35, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0,
+	    DNS_Q, DNS_A_RR }, 48, -1 },
+	{ "a query, not a response", { 0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0,
+	    0, 0, 0, DNS_Q }, 32, -1 },
+	{ "another question", { DNS_HDR(0), 2, 'm', 'y', 7, 'e', 'x', 'a',
+	    'm', 'p', 'l', 'e', 3, 'o', 'r', 'g', 0, 0, 1, 0, 1 }, 32, -1 },
+	{ "another type asked", { DNS_HDR(0), 2, 'm', 'x', 7, 'e', 'x', 'a',
+	    'm', 'p', 'l', 'e', 3, 'o', 'r', 'g', 0, 0, 28, 0, 1 }, 32, -1 },
+	{ "cut in the record", { DNS_HDR(1), DNS_Q, DNS_A_RR }, 47, -1 },
+	{ "more records than bytes", { DNS_HDR(200), DNS_Q, DNS_A_RR }, 48,
+	    -1 },
+	{ "A with 5 bytes", { DNS_HDR(1), DNS_Q, 0xc0, 12, 0, 1, 0, 1, 0, 0, 0,
+	    60, 0, 5, 192, 0, 2, 7, 1 }, 49, -1 },
+	{ "pointer to itself", { DNS_HDR(1), DNS_Q, 0xc0, 32, 0, 1, 0, 1, 0,
+	    0, 0, 60, 0, 4, 192, 0, 2, 7 }, 48, -1 },
+	{ "pointer forward", { DNS_HDR(1), DNS_Q, 0xc0, 40, 0, 1, 0, 1, 0, 0,
+	    0, 60, 0, 4, 192, 0, 2, 7 }, 48, -1 },
+	{ "pointer past the end", { DNS_HDR(1), DNS_Q, 0xc0, 200, 0, 1, 0, 1,
+	    0, 0, 0, 60, 0, 4, 192, 0, 2, 7 }, 48, -1 },
+	{ "reserved label type", { DNS_HDR(1), DNS_Q, 0x80, 12, 0, 1, 0, 1, 0,
+	    0, 0, 60, 0, 4, 192, 0, 2, 7 }, 48, -1 },
+	{ "a dot in a label", { DNS_HDR(0), 2, 'm', '.', 7, 'e', 'x', 'a',
+	    'm', 'p', 'l', 'e', 3, 'o', 'r', 'g', 0, 0, 1, 0, 1 }, 32, -1 },
+	{ "label runs past the end", { DNS_HDR(0), 60, 'm', 'x' }, 15, -1 },
+	{ "CNAME then A", { DNS_HDR(2), DNS_Q, 0xc0, 12, 0, 5, 0, 1, 0, 0, 0,
+	    60, 0, 4, 1, 'a', 0xc0, 15, 0xc0, 44, 0, 1, 0, 1, 0, 0, 0, 60, 0,
+	    4, 192, 0, 2, 8 }, 64, 2 },
+	{ "CNAME rdata longer than its name", { DNS_HDR(1), DNS_Q, 0xc0, 12,
+	    0, 5, 0, 1, 0, 0, 0, 60, 0, 5, 1, 'a', 0xc0, 15, 0 }, 49, -1 },
+};
+
+static void
+test_dns(void)
+{
+	unsigned char q[600];
+	struct dnsrr rr[4];
+	struct resolvconf rc;
+	char name[300];
+	size_t i, n;
+	int r, rcode, tc;
+
+	for (i = 0; i < nitems(dns_cases); i++) {
+		r = dns_answer(dns_cases[i].msg, dns_cases[i].len, 0x1234,
+		    "mx.example.org", DNS_A, rr, nitems(rr), &rcode, &tc);
+		report("dns_answer", dns_cases[i].desc, r == dns_cases[i].want ?
+		    NULL : why("got %d, want %d", r, dns_cases[i].want));
+	}
+	r = dns_answer(dns_cases[0].msg, dns_cases[0].len, 0x1234,
+	    "MX.Example.ORG", DNS_A, rr, nitems(rr), &rcode, &tc);
+	report("dns_answer", "the A record's fields", r == 1 && rr[0].type ==
+	    DNS_A && rr[0].ttl == 60 && memcmp(rr[0].addr, "\300\000\002\007",
+	    4) == 0 && strcmp(rr[0].name, "mx.example.org") == 0 && rcode == 0 &&
+	    !tc ? NULL : why("r %d", r));
+	r = dns_answer(dns_cases[15].msg, dns_cases[15].len, 0x1234,
+	    "mx.example.org", DNS_A, rr, nitems(rr), &rcode, &tc);
+	report("dns_answer", "the CNAME's target", r == 2 &&
+	    strcmp(rr[0].target, "a.example.org") == 0 &&
+	    strcmp(rr[1].name, "a.example.org") == 0 ? NULL :
+	    why("%s", rr[0].target));
+
+	/* Every truncation of every case: refused or fewer, never a crash. */
+	for (i = 0; i < nitems(dns_cases); i++)
+		for (n = 0; n < dns_cases[i].len; n++)
+			dns_answer(dns_cases[i].msg, n, 0x1234, "mx.example.org",
+			    DNS_A, rr, nitems(rr), &rcode, &tc);
+	report("dns_answer", "every truncation", NULL);
+
+	/* The query: labels, type, class, and what is not a name. */
+	n = dns_query(q, sizeof(q), 0xbeef, "mx.example.org", DNS_AAAA);
+	report("dns_query", "mx.example.org AAAA", n == 32 && q[0] == 0xbe &&
+	    q[1] == 0xef && q[2] == 1 && q[5] == 1 && memcmp(q + 12,
+	    "\002mx\007example\003org\000\000\034\000\001", 20) == 0 ? NULL :
+	    why("%zu bytes", n));
+	report("dns_query", "an empty label", dns_query(q, sizeof(q), 1,
+	    "a..b", DNS_A) == 0 ? NULL : why("accepted"));
+	memset(name, 'a', 64);
+	name[64] = '\0';
+	report("dns_query", "a label of 64", dns_query(q, sizeof(q), 1, name,
+	    DNS_A) == 0 ? NULL : why("accepted"));
+	for (i = 0; i < 128; i++) {
+		name[2 * i] = 'a';
+		name[2 * i + 1] = '.';
+	}
+	name[253] = '\0';	/* 127 labels of 1: 255 bytes on the wire */
+	report("dns_query", "255 bytes", dns_query(q, sizeof(q), 1, name,
+	    DNS_A) != 0 ? NULL : why("refused"));
+	name[253] = 'a';
+	name[254] = 'a';
+	name[255] = '\0';
+	report("dns_query", "256 bytes", dns_query(q, sizeof(q), 1, name,
+	    DNS_A) == 0 ? NULL : why("accepted"));
+
+	/* A bound below 10 (resolv.conf's attempts:5) holds too. */
+	{
+		long long x;
+
+		report("parse_number", "9 above 5", parse_number("9", 1, 5,
+		    &x) == -1 ? NULL : why("accepted"));
+		report("parse_number", "5 of 5", parse_number("5", 1, 5,
+		    &x) == 0 && x == 5 ? NULL : why("refused"));
+		report("parse_number", "65536 above 65535", parse_number(
+		    "65536", 1, 65535, &x) == -1 ? NULL : why("accepted"));
+	}
+
+	/* resolv.conf, with the defaults of glibc and musl. */
+	dns_conf("", &rc);
+	report("dns_conf", "empty: 127.0.0.1", rc.nns == 1 &&
+	    rc.ns[0].ss_family == AF_INET && rc.ndots == 1 && rc.timeout == 5 &&
+	    rc.attempts == 2 && rc.nsearch == 0 ? NULL : why("nns %d", rc.nns));
+	dns_conf("# comment\nnameserver 192.0.2.1\nnameserver ::1\n"
+	    "nameserver 192.0.2.3\nnameserver 192.0.2.4\nsearch a.example "
+	    "b.example.\noptions ndots:2 timeout:1 attempts:9 rotate\n", &rc);
+	report("dns_conf", "servers, search, options", rc.nns == 3 &&
+	    rc.ns[1].ss_family == AF_INET6 && rc.nsearch == 2 &&
+	    strcmp(rc.search[1], "b.example") == 0 && rc.ndots == 2 &&
+	    rc.timeout == 1 && rc.attempts == 2 && rc.rotate ? NULL :
+	    why("nns %d nsearch %d attempts %d", rc.nns, rc.nsearch,
+	    rc.attempts));
+	dns_conf("search a.example\ndomain c.example\nnameserver bogus\n", &rc);
+	report("dns_conf", "the last of search and domain", rc.nsearch == 1 &&
+	    strcmp(rc.search[0], "c.example") == 0 && rc.nns == 1 ? NULL :
+	    why("nsearch %d", rc.nsearch));
+}
+
+/* ------------------------------------------------------------------ */
 
 /* Remove what the tests left in dir, and dir: two levels at most. */
 static void
@@ -2787,6 +2931,7 @@ main(int argc, char *argv[])
 	test_aliases();
 	test_auth();
 	test_cert();
+	test_dns();
 
 	rm_tree(spool, 1);
 	printf("1..%d\n", ntest);
