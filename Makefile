@@ -67,14 +67,41 @@ tests/unit: tests/unit.c $(UNIT_OBJS) outbox.h config.h
 tests/unit-asan: tests/unit.c $(UNIT_SRCS) outbox.h config.h
 	$(ASAN_CC) $(ASAN_CFLAGS) -o $@ tests/unit.c $(UNIT_SRCS) -lbearssl
 
+# Fuzzing: libFuzzer targets in tests/fuzz, seeds in tests/data/fuzz-*.
+# make fuzz runs each for FUZZ_SECONDS (clang); make check replays the
+# seeds under ASan and UBSan with tests/fuzz/replay.c (no clang needed).
+FUZZ_TARGETS = dns
+FUZZ_SECONDS = 60
+FUZZ_CC = clang
+FUZZ_SRCS = msg.c aliases.c queue.c smtp.c auth.c tls.c cert.c dns.c conf.c \
+	util.c fortify.c
+
+tests/fuzz/replay-dns: tests/fuzz/dns.c tests/fuzz/replay.c $(FUZZ_SRCS) \
+    outbox.h config.h
+	$(ASAN_CC) $(ASAN_CFLAGS) -o $@ tests/fuzz/dns.c tests/fuzz/replay.c \
+		$(FUZZ_SRCS) -lbearssl
+
+fuzz:
+	@sh tests/deps.sh fuzz
+	for t in $(FUZZ_TARGETS); do \
+		$(FUZZ_CC) -g -O1 -std=c11 -D_DEFAULT_SOURCE \
+		    -fsanitize=fuzzer,address,undefined -o tests/fuzz/fuzz-$$t \
+		    tests/fuzz/$$t.c $(FUZZ_SRCS) -lbearssl || exit 1; \
+		mkdir -p tests/fuzz/corpus-$$t; \
+		./tests/fuzz/fuzz-$$t -max_total_time=$(FUZZ_SECONDS) \
+		    tests/fuzz/corpus-$$t tests/data/fuzz-$$t || exit 1; \
+	done
+
 deps:
 	@sh tests/deps.sh build
 
 check:
 	@sh tests/deps.sh check
-	$(MAKE) outbox outbox-asan tests/unit tests/unit-asan
+	$(MAKE) outbox outbox-asan tests/unit tests/unit-asan \
+		tests/fuzz/replay-dns
 	./tests/unit -q
 	./tests/unit-asan -q
+	./tests/fuzz/replay-dns tests/data/fuzz-dns/*
 	sh tests/run ./outbox ./outbox-asan
 
 demo:
@@ -122,7 +149,8 @@ uninstall:
 		$(DESTDIR)$(MANPREFIX)/man5/outbox.conf.5
 
 clean:
-	rm -f outbox outbox-asan $(OBJS) tests/unit tests/unit-asan
+	rm -f outbox outbox-asan $(OBJS) tests/unit tests/unit-asan \
+		tests/fuzz/replay-* tests/fuzz/fuzz-*
 
-.PHONY: all deps check demo lint install install-spool install-setgid \
+.PHONY: all deps check demo fuzz lint install install-spool install-setgid \
 	uninstall clean

@@ -673,7 +673,7 @@ lookup(const struct resolvconf *rc, const char *name, int type,
 	}
 	for (i = 0; i < nc; i++) {
 		strlcpy(cur, cand[i], sizeof(cur));
-		for (links = 0; links <= DNS_CNAME_MAX; links++) {
+		for (links = 0;;) {
 			n = ask(rc, cur, type, rr, max, &rcode, err, errlen);
 			if (n == -1)
 				return -1;
@@ -682,13 +682,15 @@ lookup(const struct resolvconf *rc, const char *name, int type,
 				break;
 			}
 			/* Follow the chain through the answer itself. */
-			for (k = 0; k < (size_t)n && links <= DNS_CNAME_MAX; k++)
-				if (rr[k].type == DNS_CNAME &&
-				    strcasecmp(rr[k].name, cur) == 0) {
-					strlcpy(cur, rr[k].target, sizeof(cur));
-					links++;
-					k = (size_t)-1;	/* from the top again */
-				}
+			for (k = 0; k < (size_t)n; k++) {
+				if (rr[k].type != DNS_CNAME ||
+				    strcasecmp(rr[k].name, cur) != 0)
+					continue;
+				if (++links > DNS_CNAME_MAX)
+					goto toolong;
+				strlcpy(cur, rr[k].target, sizeof(cur));
+				k = (size_t)-1;	/* from the top again */
+			}
 			for (k = 0, m = 0; k < (size_t)n; k++)
 				if (rr[k].type == type &&
 				    strcasecmp(rr[k].name, cur) == 0)
@@ -704,13 +706,12 @@ lookup(const struct resolvconf *rc, const char *name, int type,
 			if (k == (size_t)n)
 				break;		/* no data for this name */
 		}
-		if (links > DNS_CNAME_MAX) {
-			snprintf(err, errlen, "unable to resolve %s: more than "
-			    "%d CNAME links", name, DNS_CNAME_MAX);
-			return -1;
-		}
 	}
 	snprintf(err, errlen, "unable to resolve %s: %s", name, nx ?
 	    "no such domain (NXDOMAIN)" : "no address");
 	return 0;
+toolong:
+	snprintf(err, errlen, "unable to resolve %s: more than %d CNAME links",
+	    name, DNS_CNAME_MAX);
+	return -1;
 }

@@ -722,6 +722,11 @@ next:
 		snprintf(tried + strlen(tried), sizeof(tried) - strlen(tried),
 		    "%s%s: %s", i ? "; " : "", addrs[i].text,
 		    e == ETIMEDOUT ? "timed out" : strerror(e));
+		/* Said as it happens: the next address may well answer. */
+		if (i + 1 < n)
+			logmsg(LOG_INFO, "%s%s: %s; trying the next address",
+			    conf.host, addrs[i].text, e == ETIMEDOUT ?
+			    "timed out" : strerror(e));
 	}
 	snprintf(err, errlen, "unable to connect to %s: %s", conf.host, tried);
 	return -1;

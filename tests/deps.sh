@@ -1,11 +1,14 @@
 #!/bin/sh
 # What outbox's make targets need from Debian/Ubuntu, installed when run
-# as root and named otherwise.  usage: tests/deps.sh build|check|demo|lint
+# as root and named otherwise.  usage: tests/deps.sh build|check|demo|fuzz|lint
 #
 # check also needs the mail programs that t_callers.sh runs with outbox
 # as their sendmail.  bsd-mailx among them is unpacked into tests/.callers
 # instead of installed: its package depends on an MTA, which apt would
-# bring in (exim4).
+# bring in (exim4).  And NSD, the name server of t_dns.sh, which the
+# tests start on loopback addresses of their own: where installing it
+# also starts the system's nsd service on every address, stop that
+# (systemctl disable --now nsd).
 
 TESTS=$(cd "$(dirname "$0")" && pwd)
 CALLERS=$TESTS/.callers
@@ -32,6 +35,8 @@ check|demo)
 		need s-nail command -v s-nail
 		need mutt command -v mutt
 		need git command -v git
+		# t_dns.sh's name server (in /usr/sbin, off a user's PATH)
+		need nsd sh -c 'command -v nsd || test -x /usr/sbin/nsd'
 		need git-email sh -c 'test -x "$(git --exec-path)/git-send-email"'
 		# git send-email's address parser (Debian's git does not bundle it)
 		need libmailtools-perl perl -MMail::Address -e 1
@@ -44,8 +49,13 @@ lint)
 	need mandoc command -v mandoc
 	need gcc command -v gcc
 	;;
+fuzz)
+	need clang command -v clang
+	# libFuzzer's runtime
+	need libclang-rt-14-dev sh -c 'ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a'
+	;;
 *)
-	echo "usage: tests/deps.sh build|check|demo|lint" >&2
+	echo "usage: tests/deps.sh build|check|demo|fuzz|lint" >&2
 	exit 64
 	;;
 esac

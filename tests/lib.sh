@@ -383,3 +383,113 @@ socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(b"\0end", sys.argv[1])' 
 	done
 	return $_rc
 }
+
+# --- Helpers for the resolver tests (t_dns.sh) ---
+#
+# The name server is NSD, a real one, in the foreground with a config and
+# zones written under $T/NAME.  resolv.conf cannot carry a port, so each
+# server listens on port 53 of a loopback address of its own: one picked
+# at random in 127.53.0.0/16 (all of 127/8 is loopback on Linux) and
+# found free, so that tests, a server of the last test still going down,
+# and two runs of the suite at once do not meet.  The name servers stop
+# by their PIDs, as the others do, and after 60 s by themselves.
+
+# dns_ready: skip the test unless NSD is here (tests/deps.sh check).
+dns_ready() {
+	NSD=$(command -v nsd 2>/dev/null || echo /usr/sbin/nsd)
+	[ -x "$NSD" ] || skip "needs nsd (apt-get install nsd)"
+}
+
+# dns_tool ARGS...: tests/dnstool.py (query, free, silent).
+dns_tool() {
+	"$PY" "$TESTS/dnstool.py" "$@"
+}
+
+# dns_addr: set NS to a free address 127.53.X.Y (port 53, UDP and TCP).
+dns_addr() {
+	_i=0
+	while [ $_i -lt 20 ]; do
+		set -- $(od -An -N2 -tu1 /dev/urandom)
+		NS=127.53.$1.$(($2 % 254 + 1))
+		dns_tool free "$NS" && return 0
+		_i=$((_i + 1))
+	done
+	fail "no free port 53 in 127.53.0.0/16 for a name server" \
+	    "(one listening on every address? systemctl disable --now nsd)"
+}
+
+# zone NAME ZONE [RECORD...]: the zone file $T/NAME/ZONE.zone for the NSD
+# in $T/NAME: SOA and NS, then one line per RECORD ("mail IN A 127.0.0.1";
+# names are relative to ZONE).  More lines may be appended to the file
+# before start_nsd.
+zone() {
+	_n=$1; _z=$2; shift 2
+	mkdir -p "$T/$_n"
+	{
+		printf '$ORIGIN %s.\n$TTL 60\n' "$_z"
+		printf '@ IN SOA localhost. hostmaster.%s. 1 3600 600 86400 60\n' "$_z"
+		printf '@ IN NS localhost.\n'
+		for _r in "$@"; do printf '%s\n' "$_r"; done
+	} >"$T/$_n/$_z.zone"
+}
+
+# start_nsd NAME [ADDR]: NSD serving every $T/NAME/ZONE.zone (a file that
+# does not load leaves its zone answering SERVFAIL), on port 53 of ADDR
+# (default: one from dns_addr); sets NS to the address.  Returns once it
+# answers a query.  Its log is $T/NAME/log.
+start_nsd() {
+	_n=$1
+	if [ -n "$2" ]; then NS=$2; else dns_addr; fi
+	_d=$T/$_n
+	mkdir -p "$_d"
+	# No chroot, no user to switch to, no database, no zone transfer
+	# state, no control socket: every file it writes is in $_d.
+	{
+		printf 'server:\n'
+		printf '\tip-address: %s\n\tport: 53\n' "$NS"
+		printf '\tdo-ip4: yes\n\tdo-ip6: no\n'
+		printf '\tusername: ""\n\tchroot: ""\n\tzonesdir: "%s"\n' "$_d"
+		printf '\tdatabase: ""\n\tzonelistfile: "%s/zone.list"\n' "$_d"
+		printf '\txfrdfile: ""\n\txfrdir: "%s"\n' "$_d"
+		printf '\tpidfile: "%s/pid"\n\tlogfile: "%s/log"\n' "$_d" "$_d"
+		printf '\tserver-count: 1\n\tverbosity: 2\n\tround-robin: no\n'
+		printf 'remote-control:\n\tcontrol-enable: no\n'
+		for _f in "$_d"/*.zone; do
+			[ -f "$_f" ] || continue
+			_z=${_f##*/}
+			printf 'zone:\n\tname: "%s"\n\tzonefile: "%s"\n' \
+			    "${_z%.zone}" "$_f"
+		done
+	} >"$_d/nsd.conf"
+	timeout 60 "$NSD" -d -c "$_d/nsd.conf" </dev/null >"$_d/stdout" 2>&1 &
+	_bg=$!
+	_i=0
+	until dns_tool query --wait 0.2 "$NS" . SOA >/dev/null 2>&1; do
+		_i=$((_i + 1))
+		if [ $_i -gt 50 ] || ! kill -0 $_bg 2>/dev/null; then
+			cat "$_d/stdout" "$_d/log" >&2 2>/dev/null
+			fail "nsd on $NS did not start"
+		fi
+		sleep 0.1
+	done
+}
+
+# start_silent NAME [ADDR]: a name server that never answers (dnstool.py
+# silent) in $T/NAME, on port 53 of ADDR (default: one from dns_addr);
+# sets NS.  $T/NAME/log gets one line per query it was sent.
+start_silent() {
+	_n=$1
+	if [ -n "$2" ]; then NS=$2; else dns_addr; fi
+	mkdir -p "$T/$_n"
+	dns_tool silent --dir "$T/$_n" --addr "$NS" --lifetime 60 \
+	    >"$T/$_n/stdout" 2>&1 &
+	wait_file "$T/$_n/pid"
+}
+
+# resolv_conf LINE...: $T/resolv.conf with these lines, which outbox
+# reads instead of /etc/resolv.conf ($OUTBOX_RESOLV_CONF, exported).
+resolv_conf() {
+	printf '%s\n' "$@" >"$T/resolv.conf"
+	OUTBOX_RESOLV_CONF=$T/resolv.conf
+	export OUTBOX_RESOLV_CONF
+}

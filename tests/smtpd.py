@@ -8,7 +8,7 @@ Usage:
            [--token TOKEN] [--scram-iterations N] [--scram-bad-signature]
            [--client-ca FILE [--require-client-cert]] [--tls13-only]
            [--auth-delay SECONDS] [--reject ADDR]... [--defer ADDR]...
-           [--lifetime SECONDS] [--size BYTES]
+           [--lifetime SECONDS] [--size BYTES] [--bind ADDR]
 
 AUTH (only with --auth; every mechanism checks USER:PASS or --token):
   --mechs LIST        comma-separated mechanisms offered once TLS is on (and,
@@ -35,6 +35,11 @@ TLS:
                           FILE (optional for the client)
   --require-client-cert   with --client-ca: a client without one is refused
   --tls13-only            accept TLS 1.3 only
+
+Listening:
+  --bind ADDR             the loopback address to listen on (default
+                          127.0.0.1), such as ::1 or 127.0.0.2; the port is
+                          still one the system picks
 
 Files in DIR:
   pid, port      written (atomically) once the listener accepts connections
@@ -68,6 +73,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import os
@@ -567,6 +573,7 @@ def parse_args():
     p.add_argument("--defer", action="append", default=[], metavar="ADDR")
     p.add_argument("--lifetime", type=float, default=120.0)
     p.add_argument("--size", type=int, default=33554432, metavar="BYTES")
+    p.add_argument("--bind", default="127.0.0.1", metavar="ADDR")
     o = p.parse_args()
     if o.tls is None:
         o.tls = "starttls" if o.cert else "none"
@@ -578,6 +585,12 @@ def parse_args():
         p.error("--require-client-cert needs --client-ca")
     if (o.client_ca or o.tls13_only) and o.tls == "none":
         p.error("--client-ca and --tls13-only need TLS")
+    try:
+        loopback = ipaddress.ip_address(o.bind).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        p.error("--bind wants a loopback address, not %r" % o.bind)
     if o.mechs_plain and o.tls != "starttls":
         p.error("--mechs-plain is for --tls starttls")
     for name in ("mechs", "mechs_plain"):
@@ -632,7 +645,7 @@ async def serve(opts):
 
     server = await loop.create_server(
         new_connection,
-        host="127.0.0.1", port=0,
+        host=opts.bind, port=0,
         ssl=ctx if opts.tls == "implicit" else None,
         ssl_handshake_timeout=10 if opts.tls == "implicit" else None)
 

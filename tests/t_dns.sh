@@ -1,0 +1,379 @@
+# The resolver: outbox finds the smart host's addresses itself, asking
+# the name servers of the resolv.conf that $OUTBOX_RESOLV_CONF names
+# (NSD, on port 53 of an address of 127.53.0.0/16 of its own) and reading
+# /etc/hosts.  Each case ends at the SMTP server: a message delivered, or
+# none and not even a connection, with the message kept queued and the
+# reason in mailq.  The smart host speaks plain SMTP here: its
+# certificate names localhost, not the names these tests make up.
+
+# ob, bounded: a resolver that hangs fails its test (status 124), not the
+# whole suite.
+ob() {
+	timeout -k 5 60 "$OUTBOX" -C "$T/outbox.conf" "$@"
+}
+
+# dns_config HOST [key value]...: the test's config for the plain SMTP
+# server on $PORT at HOST, without TLS and so without AUTH.
+dns_config() {
+	_h=$1; shift
+	config tls off "$@"
+	conf_del host user password
+	conf_add host "$_h"
+}
+
+# dns_refused NAME TEXT: as refused (lib.sh), and TEXT is in mailq
+# itself, and the server in $T/NAME did not even see a connection.
+dns_refused() {
+	refused "$@"
+	dns_refused_too "$@"
+}
+
+dns_refused_too() {
+	grep -q -F -e "$2" "$T/mailq" || {
+		sed 's/^/    mailq: /' "$T/mailq" >&2
+		fail "mailq does not give '$2' as the reason"
+	}
+	assert_no_grep '^connect' "$T/$1/log"
+}
+
+# ms_now: a clock in milliseconds, for the reports.
+ms_now() {
+	echo $(($(date +%s%N) / 1000000))
+}
+
+# secs MS: MS milliseconds as seconds with one decimal.
+secs() {
+	printf '%d.%d' $(($1 / 1000)) $(($1 % 1000 / 100))
+}
+
+# A name with an A record only: delivered to that address.
+test_dns_a() {
+	dns_ready
+	start_smtpd s
+	zone ns outbox.test 'mail IN A 127.0.0.1'
+	start_nsd ns
+	resolv_conf "nameserver $NS" 'options timeout:1 attempts:2'
+	dns_config mail.outbox.test
+	deliver_ok s
+	assert_grep '^connect$' "$T/s/log"
+	assert_grep '^rcpt bob@example.net$' "$T/s/msg.1.env"
+}
+
+# A name with an AAAA record only, the server on ::1: delivered.
+test_dns_aaaa() {
+	dns_ready
+	start_smtpd s --bind ::1
+	zone ns outbox.test 'mail6 IN AAAA ::1'
+	start_nsd ns
+	resolv_conf "nameserver $NS" 'options timeout:1 attempts:2'
+	dns_config mail6.outbox.test
+	deliver_ok s
+	assert_grep '^connect$' "$T/s/log"
+}
+
+# A and AAAA records where only the last address has a server.  Whichever
+# family goes first, interleaving puts [::1] and [127.0.0.2] (nothing
+# listens on the port there) before [127.0.0.1]: both are tried, and each
+# failure said ("[ADDR]:PORT: reason") in the -v trace or the log, before
+# delivery.  With no server at any address,
+# the error names each one with its reason.
+test_dns_fallback() {
+	dns_ready
+	start_smtpd s
+	zone ns outbox.test \
+	    'mail IN AAAA ::1' 'mail IN A 127.0.0.2' 'mail IN A 127.0.0.1' \
+	    'dead IN AAAA ::1' 'dead IN A 127.0.0.2' 'dead IN A 127.0.0.3'
+	start_nsd ns
+	resolv_conf "nameserver $NS" 'options timeout:1 attempts:2'
+	dns_config dead.outbox.test
+	dns_refused s "[::1]:$PORT: "
+	for a in 127.0.0.2 127.0.0.3; do
+		dns_refused_too s "[$a]:$PORT: "
+	done
+	unqueue
+	dns_config mail.outbox.test
+	printf 'Subject: x\n\nhi\n' | expect_exit 0 ob -odq bob@example.net
+	# The trace: -v on stderr, then what went to syslog where it can be
+	# caught (syslog_run, lib.sh).
+	if (syslog_ready) >/dev/null 2>&1; then
+		expect_exit 0 syslog_run "$T/syslog.txt" \
+		    timeout -k 5 60 "$OUTBOX" -C "$T/outbox.conf" -v -q
+	else
+		expect_exit 0 ob -v -q
+	fi
+	cat "$T/err" "$T/syslog.txt" >"$T/trace" 2>/dev/null
+	[ "$(count_msgs "$T/s")" = 1 ] || fail "not delivered"
+	[ "$(queued)" = 0 ] || fail "queue not empty"
+	[ "$(grep -c '^connect$' "$T/s/log")" = 1 ] ||
+	    fail "not exactly one connection at the server"
+	good=$(grep -n -F "[127.0.0.1]:$PORT" "$T/err" | head -n 1 | cut -d: -f1)
+	for a in ::1 127.0.0.2; do
+		grep -q -F "[$a]:$PORT: " "$T/trace" || {
+			sed 's/^/    trace: /' "$T/trace" >&2
+			fail "[$a]:$PORT was not tried, or not said so (-v, syslog)"
+		}
+		line=$(grep -n -F "[$a]:$PORT: " "$T/err" | head -n 1 |
+		    cut -d: -f1)
+		[ -z "$good" ] || [ -z "$line" ] || [ "$line" -lt "$good" ] ||
+		    fail "[$a]:$PORT tried after [127.0.0.1]:$PORT"
+	done
+}
+
+# A chain of three CNAMEs to an A record: delivered.
+test_dns_cname() {
+	dns_ready
+	start_smtpd s
+	zone ns outbox.test 'smtp IN CNAME relay' 'relay IN CNAME out' \
+	    'out IN CNAME mail' 'mail IN A 127.0.0.1'
+	start_nsd ns
+	dns_tool query "$NS" smtp.outbox.test A >"$T/answer"
+	[ "$(grep -c ' CNAME ' "$T/answer")" = 3 ] ||
+	    fail "NSD did not give the chain: $(cat "$T/answer")"
+	resolv_conf "nameserver $NS" 'options timeout:1 attempts:2'
+	dns_config smtp.outbox.test
+	deliver_ok s
+}
+
+# The CNAME cap: a chain of 8 links is followed, one of 9 is not, and
+# neither is a loop, which ends at once rather than at a time-out.
+test_dns_cname_limit() {
+	dns_ready
+	start_smtpd s
+	zone ns outbox.test 'loop1 IN CNAME loop2' 'loop2 IN CNAME loop1'
+	i=1
+	while [ $i -le 9 ]; do
+		echo "l$i IN CNAME l$((i + 1))"
+		i=$((i + 1))
+	done >>"$T/ns/outbox.test.zone"
+	echo 'l10 IN A 127.0.0.1' >>"$T/ns/outbox.test.zone"
+	start_nsd ns
+	resolv_conf "nameserver $NS" 'options timeout:1 attempts:2'
+	dns_config l1.outbox.test
+	dns_refused s 'CNAME'
+	unqueue
+	dns_config loop1.outbox.test
+	t0=$(ms_now)
+	dns_refused s 'CNAME'
+	ms=$(($(ms_now) - t0))
+	[ $ms -lt 5000 ] || fail "a CNAME loop took $(secs $ms) s"
+	unqueue
+	dns_config l2.outbox.test
+	deliver_ok s
+}
+
+test_dns_nxdomain() {
+	dns_ready
+	start_smtpd s
+	zone ns outbox.test 'mail IN A 127.0.0.1'
+	start_nsd ns
+	dns_tool query "$NS" nx.outbox.test A >"$T/answer"
+	assert_grep '^rcode 3 ' "$T/answer"
+	resolv_conf "nameserver $NS" 'options timeout:1 attempts:2'
+	dns_config nx.outbox.test
+	dns_refused s 'no such domain'
+}
+
+# Names that exist without an address: an MX (to a host that has one,
+# which a null client must not follow) and a TXT.
+test_dns_no_address() {
+	dns_ready
+	start_smtpd s
+	zone ns outbox.test 'mail IN A 127.0.0.1' 'mx IN MX 10 mail' \
+	    'txt IN TXT "no address here"'
+	start_nsd ns
+	resolv_conf "nameserver $NS" 'options timeout:1 attempts:2'
+	for h in mx txt; do
+		dns_tool query "$NS" $h.outbox.test A >"$T/answer"
+		assert_grep '^rcode 0 tc 0 an 0$' "$T/answer"
+		dns_config $h.outbox.test
+		dns_refused s 'no address'
+		assert_no_grep 'no such domain' "$T/mailq"
+		unqueue
+	done
+}
+
+# A zone whose file does not load: NSD answers SERVFAIL for it.
+test_dns_servfail() {
+	dns_ready
+	start_smtpd s
+	zone ns outbox.test 'mail IN A 127.0.0.1'
+	mkdir -p "$T/ns"
+	printf 'this is not a zone file\n' >"$T/ns/broken.test.zone"
+	start_nsd ns
+	dns_tool query "$NS" mail.broken.test A >"$T/answer"
+	assert_grep '^rcode 2 ' "$T/answer"
+	resolv_conf "nameserver $NS" 'options timeout:1 attempts:2'
+	dns_config mail.broken.test
+	dns_refused s 'SERVFAIL'
+}
+
+# A name server that never answers: with timeout:1 attempts:2 the queue
+# run gives up well within 10 s, saying so.
+test_dns_no_answer() {
+	dns_ready
+	start_smtpd s
+	start_silent dead
+	resolv_conf "nameserver $NS" 'options timeout:1 attempts:2'
+	dns_config mail.outbox.test
+	printf 'Subject: x\n\nhi\n' | expect_exit 0 ob -odq bob@example.net
+	t0=$(ms_now)
+	expect_exit 75 ob -q
+	ms=$(($(ms_now) - t0))
+	[ "$(queued)" = 1 ] || fail "not kept queued"
+	expect_exit 0 ob -bp
+	cp "$T/out" "$T/mailq"
+	dns_refused_too s 'no answer from'
+	no_mail s
+	[ $ms -lt 10000 ] || fail "the queue run took $(secs $ms) s"
+	n=$(grep -c '^udp ' "$T/dead/log")
+	[ "$n" -ge 1 ] || fail "the name server got no query"
+	report "no answer (timeout:1 attempts:2): queue run $(secs $ms) s," \
+	    "$n UDP queries, $(grep -c '^tcp connect' "$T/dead/log") TCP"
+}
+
+# The first name server never answers, the second does: delivered.
+test_dns_second_server() {
+	dns_ready
+	start_smtpd s
+	start_silent dead
+	dead=$NS
+	zone ns outbox.test 'mail IN A 127.0.0.1'
+	start_nsd ns
+	resolv_conf "nameserver $dead" "nameserver $NS" \
+	    'options timeout:1 attempts:2'
+	dns_config mail.outbox.test
+	printf 'Subject: x\n\nhi\n' | expect_exit 0 ob -odq bob@example.net
+	t0=$(ms_now)
+	expect_exit 0 ob -q
+	ms=$(($(ms_now) - t0))
+	[ "$(count_msgs "$T/s")" = 1 ] || fail "not delivered"
+	[ "$(queued)" = 0 ] || fail "queue not empty"
+	grep -q '^udp mail\.outbox\.test\. ' "$T/dead/log" ||
+	    fail "the first name server was not asked"
+	[ $ms -lt 10000 ] || fail "the queue run took $(secs $ms) s"
+	report "first name server silent: delivered in $(secs $ms) s"
+}
+
+# More than 512 bytes of answer (40 A records, 127.0.0.1 first, then
+# 127.0.0.2 to .40 with nothing on the port): over UDP, without EDNS,
+# NSD answers TC and no records at all, so only the TCP retry can find
+# an address; and it does, in the server's order.
+test_dns_truncated() {
+	dns_ready
+	start_smtpd s
+	zone ns outbox.test
+	i=1
+	while [ $i -le 40 ]; do
+		echo "many IN A 127.0.0.$i"
+		i=$((i + 1))
+	done >>"$T/ns/outbox.test.zone"
+	start_nsd ns
+	dns_tool query "$NS" many.outbox.test A >"$T/udp"
+	assert_grep '^rcode 0 tc 1 an 0$' "$T/udp"
+	dns_tool query --tcp "$NS" many.outbox.test A >"$T/tcp"
+	assert_grep '^rcode 0 tc 0 an 40$' "$T/tcp"
+	[ "$(sed -n 2p "$T/tcp")" = "many.outbox.test. A 127.0.0.1" ] ||
+	    fail "NSD did not keep the zone's order: $(sed -n 2p "$T/tcp")"
+	resolv_conf "nameserver $NS" 'options timeout:1 attempts:2'
+	dns_config many.outbox.test
+	printf 'Subject: x\n\nhi\n' | expect_exit 0 ob -odq bob@example.net
+	expect_exit 0 ob -v -q
+	[ "$(count_msgs "$T/s")" = 1 ] || fail "not delivered"
+	[ "$(queued)" = 0 ] || fail "queue not empty"
+	# 127.0.0.1 came first, so no other address failed.
+	if grep -E "\[127\.0\.0\.([02-9]|[0-9]{2})\]:$PORT: " "$T/err"; then
+		fail "an address after 127.0.0.1 was tried"
+	fi
+}
+
+# search and ndots: a name with fewer dots than ndots goes through the
+# search list first (the first domain answers NXDOMAIN, the second has
+# it); one with as many is asked as it is first, and found there.
+test_dns_search_ndots() {
+	dns_ready
+	start_smtpd s
+	zone ns outbox.test 'mail IN A 127.0.0.1' 'mail.sub IN A 127.0.0.1'
+	zone ns first.test 'other IN A 127.0.0.9'
+	# "mail.sub" as it is: an address where nothing listens.
+	zone ns sub 'mail IN A 127.0.0.3'
+	start_nsd ns
+	resolv_conf "nameserver $NS" 'search first.test outbox.test' \
+	    'options timeout:1 attempts:2'
+	dns_config mail
+	deliver_ok s
+	resolv_conf "nameserver $NS" 'search first.test outbox.test' \
+	    'options ndots:2 timeout:1 attempts:2'
+	dns_config mail.sub
+	deliver_ok s
+	# With ndots 1 (the default), mail.sub is asked as it is first.
+	resolv_conf "nameserver $NS" 'search first.test outbox.test' \
+	    'options timeout:1 attempts:2'
+	printf 'Subject: x\n\nhi\n' | expect_exit 0 ob -odq bob@example.net
+	expect_exit 75 ob -q
+	[ "$(count_msgs "$T/s")" = 2 ] || fail "mail.sub went to the search list"
+	expect_exit 0 ob -bp
+	assert_grep "\[127\.0\.0\.3\]:$PORT: " "$T/out"
+}
+
+# /etc/hosts is read before any name server is asked: localhost is
+# delivered to with a name server that never answers, and that server
+# gets no query.  Then a name that only a hosts file of ours has, put on
+# /etc/hosts in a private mount namespace (where unshare allows it).
+test_dns_hosts() {
+	dns_ready
+	awk '$1 == "127.0.0.1" { for (i = 2; i <= NF; i++) if ($i == "localhost") f = 1 }
+	    END { exit !f }' /etc/hosts ||
+	    skip "/etc/hosts does not map localhost to 127.0.0.1"
+	start_smtpd s
+	start_silent dead
+	resolv_conf "nameserver $NS" 'options timeout:1 attempts:1'
+	dns_config localhost
+	deliver_ok s
+	[ ! -s "$T/dead/log" ] || fail "the name server was asked: $(cat "$T/dead/log")"
+	printf '# outbox test\n127.0.0.1\tsmarthost.hosts-only.test\n' >"$T/hosts"
+	mount_hosts='mount --bind "$1" /etc/hosts || exit 70; shift; exec "$@"'
+	if ! command -v unshare >/dev/null 2>&1 ||
+	    ! unshare -m --propagation private sh -c "$mount_hosts" sh \
+	    "$T/hosts" true </dev/null >/dev/null 2>&1; then
+		report "no private mount namespace: only localhost checked"
+		return 0
+	fi
+	dns_config smarthost.hosts-only.test
+	printf 'Subject: x\n\nhi\n' | expect_exit 0 ob -odq bob@example.net
+	expect_exit 0 unshare -m --propagation private sh -c "$mount_hosts" sh \
+	    "$T/hosts" timeout -k 5 60 "$OUTBOX" -C "$T/outbox.conf" -q
+	[ "$(count_msgs "$T/s")" = 2 ] || fail "not delivered by /etc/hosts"
+	[ ! -s "$T/dead/log" ] || fail "the name server was asked: $(cat "$T/dead/log")"
+}
+
+# No resolv.conf at all: the name server is 127.0.0.1.  When port 53 is
+# free there, NSD goes on it and the name is found through it; when
+# something else holds it, the run must only end soon and sanely.
+test_dns_no_resolv_conf() {
+	dns_ready
+	start_smtpd s
+	OUTBOX_RESOLV_CONF=$T/no-such-resolv.conf
+	export OUTBOX_RESOLV_CONF
+	dns_config mail.outbox.test
+	if dns_tool free 127.0.0.1; then
+		zone ns outbox.test 'mail IN A 127.0.0.1'
+		start_nsd ns 127.0.0.1
+		deliver_ok s
+		report "no resolv.conf: asked 127.0.0.1 port 53 (NSD there), delivered"
+		return 0
+	fi
+	printf 'Subject: x\n\nhi\n' | expect_exit 0 ob -odq bob@example.net
+	t0=$(ms_now)
+	ob -q >"$T/out" 2>"$T/err"
+	rc=$?
+	ms=$(($(ms_now) - t0))
+	case $rc in
+	0|75) ;;
+	*) sed 's/^/    stderr: /' "$T/err" >&2; fail "queue run exited $rc" ;;
+	esac
+	[ $ms -lt 45000 ] || fail "the queue run took $(secs $ms) s"
+	expect_exit 0 ob -bp
+	report "no resolv.conf, 127.0.0.1 port 53 taken by another server:" \
+	    "exit $rc in $(secs $ms) s;" \
+	    "$(sed -n 's/^ *last error: //p' "$T/out" | head -n 1)"
+}
