@@ -44,6 +44,7 @@ static int	b64_value(int);
 static int	put(char *, size_t, size_t *, const char *, size_t);
 static int	put_str(char *, size_t, size_t *, const char *);
 static int	put_saslname(char *, size_t, size_t *, const char *);
+static int	put_bearer(char *, size_t, size_t *, const char *);
 static int	kv_safe(const char *);
 static int	nonce_ok(const char *, size_t);
 static const char *printable(char *, size_t, const char *, size_t);
@@ -278,6 +279,16 @@ sasl_cram_md5(char *out, size_t cap, const char *user, const char *pw,
 	return rc;
 }
 
+/* The end both OAuth mechanisms share: the token and two ^A. */
+static int
+put_bearer(char *out, size_t cap, size_t *off, const char *token)
+{
+	if (put_str(out, cap, off, "\001auth=Bearer ") == -1 ||
+	    put_str(out, cap, off, token) == -1)
+		return -1;
+	return put_str(out, cap, off, "\001\001");
+}
+
 size_t
 sasl_xoauth2(char *out, size_t cap, const char *user, const char *token)
 {
@@ -286,9 +297,7 @@ sasl_xoauth2(char *out, size_t cap, const char *user, const char *token)
 	if (kv_safe(user) && kv_safe(token) &&
 	    put_str(out, cap, &off, "user=") == 0 &&
 	    put_str(out, cap, &off, user) == 0 &&
-	    put_str(out, cap, &off, "\001auth=Bearer ") == 0 &&
-	    put_str(out, cap, &off, token) == 0 &&
-	    put_str(out, cap, &off, "\001\001") == 0)
+	    put_bearer(out, cap, &off, token) == 0)
 		return off;
 	explicit_bzero(out, cap);
 	return 0;
@@ -313,9 +322,7 @@ sasl_oauthbearer(char *out, size_t cap, const char *user, const char *host,
 	    put_str(out, cap, &off, host) == 0 &&
 	    put_str(out, cap, &off, "\001port=") == 0 &&
 	    put_str(out, cap, &off, num) == 0 &&
-	    put_str(out, cap, &off, "\001auth=Bearer ") == 0 &&
-	    put_str(out, cap, &off, token) == 0 &&
-	    put_str(out, cap, &off, "\001\001") == 0)
+	    put_bearer(out, cap, &off, token) == 0)
 		return off;
 	explicit_bzero(out, cap);
 	return 0;

@@ -37,6 +37,7 @@ static int	parse_age(const char *, long long *);
 static int	check_secret_file(int, const char *, char *, size_t);
 static int	check_conf(const struct stat *, char *, size_t);
 static int	open_secret(const char *, int *, char *, size_t);
+static int	reread_secret(const char *, int *, char *, size_t);
 static int	split_words(const char *, char ***, char *, size_t);
 static int	secret_eval(char *, size_t, char *, size_t);
 static void	set_defaults(void);
@@ -534,23 +535,34 @@ conf_secret_open(char *err, size_t errlen)
 	return 0;
 }
 
-/* A descriptor of tls_key, read from the start, for tls_new() to close. */
-int
-conf_keyfile_open(char *err, size_t errlen)
+/*
+ * A new descriptor of the secret file at path, read from its start, for
+ * the caller to close; the file is opened once, into *saved.  Returns
+ * it, or -1 with err set.
+ */
+static int
+reread_secret(const char *path, int *saved, char *err, size_t errlen)
 {
 	int fd;
 
-	if (open_secret(conf.tls_key, &key_fd, err, errlen) == -1)
+	if (open_secret(path, saved, err, errlen) == -1)
 		return -1;
-	if ((fd = fcntl(key_fd, F_DUPFD_CLOEXEC, 0)) == -1 ||
+	if ((fd = fcntl(*saved, F_DUPFD_CLOEXEC, 0)) == -1 ||
 	    lseek(fd, 0, SEEK_SET) == -1) {
-		snprintf(err, errlen, "unable to read %s: %s", conf.tls_key,
+		snprintf(err, errlen, "unable to read %s: %s", path,
 		    strerror(errno));
 		if (fd != -1)
 			close(fd);
 		return -1;
 	}
 	return fd;
+}
+
+/* A descriptor of tls_key, read from the start, for tls_new() to close. */
+int
+conf_keyfile_open(char *err, size_t errlen)
+{
+	return reread_secret(conf.tls_key, &key_fd, err, errlen);
 }
 
 /*
@@ -572,16 +584,8 @@ conf_secret(char *buf, size_t cap, char *err, size_t errlen)
 	if (conf.passwordeval != NULL)
 		return secret_eval(buf, cap, err, errlen);
 	path = conf.passwordfile ? conf.passwordfile : conf.path;
-	if (open_secret(path, &secret_fd, err, errlen) == -1)
+	if ((fd = reread_secret(path, &secret_fd, err, errlen)) == -1)
 		return -1;
-	if ((fd = fcntl(secret_fd, F_DUPFD_CLOEXEC, 0)) == -1 ||
-	    lseek(fd, 0, SEEK_SET) == -1) {
-		snprintf(err, errlen, "unable to read %s: %s", path,
-		    strerror(errno));
-		if (fd != -1)
-			close(fd);
-		return -1;
-	}
 	if ((fp = fdopen(fd, "r")) == NULL) {
 		snprintf(err, errlen, "unable to read %s: %s", path,
 		    strerror(errno));

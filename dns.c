@@ -51,7 +51,8 @@ static ssize_t	ask_tcp(const struct sockaddr_storage *, socklen_t,
 		    int64_t);
 static int	lookup(const struct resolvconf *, const char *, int,
 		    struct dnsrr *, size_t, char *, size_t, char *, size_t);
-static int	from_hosts(const char *, int, struct hostaddr *, size_t);
+static int	from_hosts(const char *, struct dnsrr *, int *, struct dnsrr *,
+		    int *);
 static void	set_addr(struct hostaddr *, const unsigned char *, size_t, int);
 static void	load_conf(struct resolvconf *);
 
@@ -376,8 +377,6 @@ ask_one(const struct sockaddr_storage *ns, socklen_t nslen,
     int type, int64_t deadline, struct dnsrr *rr, size_t max, int *rcode)
 {
 	unsigned char buf[DNS_TCP_MAX];
-	struct pollfd pfd;
-	int64_t left;
 	ssize_t r;
 	int fd, n = -2, tc = 0;
 
@@ -389,13 +388,8 @@ ask_one(const struct sockaddr_storage *ns, socklen_t nslen,
 		close(fd);
 		return -2;
 	}
-	pfd.fd = fd;
-	pfd.events = POLLIN;
-	while ((left = deadline - now_ms()) > 0) {
-		if (poll(&pfd, 1, (int)left) <= 0)
-			continue;
-		if ((r = recv(fd, buf, 512, 0)) <= 0)
-			break;		/* ICMP unreachable: no server there */
+	/* Until the deadline, or an error (ICMP: no server there). */
+	while ((r = fd_read(fd, buf, 512, deadline)) > 0) {
 		n = dns_answer(buf, (size_t)r, id, name, type, rr, max, rcode,
 		    &tc);
 		if (n != -1)
@@ -474,10 +468,10 @@ ask(const struct resolvconf *rc, const char *name, int type, struct dnsrr *rr,
 	char addr[INET6_ADDRSTRLEN] = "";
 	uint16_t id;
 	size_t qlen;
-	int a, k, s, n, failed = 0;
+	int a, k, s = 0, n, failed = 0;
 
-	for (a = 0; a < rc->attempts; a++) {
-		for (k = 0; k < rc->nns; k++) {
+	for (a = 0; a < rc->attempts && now_ms() < end; a++) {
+		for (k = 0; k < rc->nns && now_ms() < end; k++) {
 			s = (int)((k + (rc->rotate ? turn : 0)) % (unsigned)rc->nns);
 			rand_bytes(&id, sizeof(id));
 			if ((qlen = dns_query(q, sizeof(q), id, name,
@@ -497,16 +491,6 @@ ask(const struct resolvconf *rc, const char *name, int type, struct dnsrr *rr,
 			}
 			if (n >= 0)
 				failed = *rcode;	/* the next server may know */
-			if (rc->ns[s].ss_family == AF_INET)
-				inet_ntop(AF_INET, &((const struct sockaddr_in *)
-				    (const void *)&rc->ns[s])->sin_addr, addr,
-				    sizeof(addr));
-			else
-				inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)
-				    (const void *)&rc->ns[s])->sin6_addr, addr,
-				    sizeof(addr));
-			if (now_ms() >= end)
-				break;
 		}
 	}
 	if (failed == 2)
@@ -515,9 +499,20 @@ ask(const struct resolvconf *rc, const char *name, int type, struct dnsrr *rr,
 	else if (failed)
 		snprintf(err, errlen, "unable to resolve %s: the name server "
 		    "refused (rcode %d)", name, failed);
-	else
-		snprintf(err, errlen, "unable to resolve %s: no answer from %s "
-		    "after %d tries", name, addr, rc->attempts * rc->nns);
+	else {
+		/* The last server asked, which may be one of several. */
+		if (rc->ns[s].ss_family == AF_INET)
+			inet_ntop(AF_INET, &((const struct sockaddr_in *)
+			    (const void *)&rc->ns[s])->sin_addr, addr,
+			    sizeof(addr));
+		else
+			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)
+			    (const void *)&rc->ns[s])->sin6_addr, addr,
+			    sizeof(addr));
+		snprintf(err, errlen, "unable to resolve %s: no answer from %s%s "
+		    "after %d tries", name, addr, rc->nns > 1 ? " and the "
+		    "others" : "", rc->attempts * rc->nns);
+	}
 	return -1;
 }
 
@@ -549,17 +544,18 @@ set_addr(struct hostaddr *a, const unsigned char *addr, size_t len, int port)
 }
 
 /*
- * The addresses /etc/hosts gives name, IPv6 and IPv4 interleaved as
- * dns_host() orders them.  Returns their number, 0 if none.
+ * The addresses /etc/hosts gives name, as AAAA and A records in rr6 and
+ * rr4 (at most HOST_ADDRS_MAX each).  Returns how many there are.
  */
 static int
-from_hosts(const char *name, int port, struct hostaddr *out, size_t max)
+from_hosts(const char *name, struct dnsrr *rr6, int *n6, struct dnsrr *rr4,
+    int *n4)
 {
-	unsigned char v6[HOST_ADDRS_MAX][16], v4[HOST_ADDRS_MAX][4], a[16];
 	char line[1024], *w, *addr, *save;
-	size_t n6 = 0, n4 = 0, n = 0, i;
+	unsigned char a[16];
 	FILE *fp;
 
+	*n6 = *n4 = 0;
 	if ((fp = fopen(PATH_HOSTS, "re")) == NULL)
 		return 0;
 	while (fgets(line, sizeof(line), fp) != NULL) {
@@ -570,22 +566,16 @@ from_hosts(const char *name, int port, struct hostaddr *out, size_t max)
 			if (strcasecmp(w, name) != 0)
 				continue;
 			if (inet_pton(AF_INET6, addr, a) == 1 &&
-			    n6 < HOST_ADDRS_MAX)
-				memcpy(v6[n6++], a, 16);
+			    *n6 < HOST_ADDRS_MAX)
+				memcpy(rr6[(*n6)++].addr, a, 16);
 			else if (inet_pton(AF_INET, addr, a) == 1 &&
-			    n4 < HOST_ADDRS_MAX)
-				memcpy(v4[n4++], a, 4);
+			    *n4 < HOST_ADDRS_MAX)
+				memcpy(rr4[(*n4)++].addr, a, 4);
 			break;
 		}
 	}
 	fclose(fp);
-	for (i = 0; n < max && (i < n6 || i < n4); i++) {
-		if (i < n6)
-			set_addr(&out[n++], v6[i], 16, port);
-		if (i < n4 && n < max)
-			set_addr(&out[n++], v4[i], 4, port);
-	}
-	return (int)n;
+	return *n6 + *n4;
 }
 
 /*
@@ -614,13 +604,13 @@ dns_host(const char *host, int port, struct hostaddr *out, size_t max,
 		set_addr(&out[0], a, 16, port);
 		return 1;
 	}
-	if ((i = from_hosts(host, port, out, max)) > 0)
-		return i;
-	load_conf(&rc);
-	n6 = lookup(&rc, host, DNS_AAAA, rr6, HOST_ADDRS_MAX, found,
-	    sizeof(found), e6, sizeof(e6));
-	n4 = lookup(&rc, host, DNS_A, rr4, HOST_ADDRS_MAX, found,
-	    sizeof(found), e4, sizeof(e4));
+	if (from_hosts(host, rr6, &n6, rr4, &n4) == 0) {
+		load_conf(&rc);
+		n6 = lookup(&rc, host, DNS_AAAA, rr6, HOST_ADDRS_MAX, found,
+		    sizeof(found), e6, sizeof(e6));
+		n4 = lookup(&rc, host, DNS_A, rr4, HOST_ADDRS_MAX, found,
+		    sizeof(found), e4, sizeof(e4));
+	}
 	for (i = 0; n < max && (i < n6 || i < n4); i++) {
 		if (i < n6)
 			set_addr(&out[n++], rr6[i].addr, 16, port);

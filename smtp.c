@@ -87,6 +87,7 @@ static int	auth_pick(struct smtp *, enum authmech *, char *, size_t);
 static int	auth_challenge(struct smtp *, char *, size_t, size_t *);
 static int	auth_scram(struct smtp *, const char *, char *, size_t);
 static void	step(const char *, const char *, ...) PRINTF(2, 3);
+static int	says(const char *, const char *);
 
 /* SASL names of enum authmech, and the order "auto" tries them in. */
 static const char *const sasl_names[] = { "", "PLAIN", "LOGIN", "CRAM-MD5",
@@ -250,11 +251,11 @@ capability(struct smtp *s, const char *t)
 	size_t k = strcspn(t, " ="), i, n = strlen(s->ehlo_text);
 	const char *p;
 
-	if (n + 3 < sizeof(s->ehlo_text))
-		escape(s->ehlo_text + n, sizeof(s->ehlo_text) - n, n ? ", " : "",
-		    n ? 2 : 0);
-	n = strlen(s->ehlo_text);
-	escape(s->ehlo_text + n, sizeof(s->ehlo_text) - n, t, strlen(t));
+	/* The list -bC shows; what does not fit is left out. */
+	if (n > 0)
+		n = strlcat(s->ehlo_text, ", ", sizeof(s->ehlo_text));
+	if (n < sizeof(s->ehlo_text) - 1)
+		escape(s->ehlo_text + n, sizeof(s->ehlo_text) - n, t, strlen(t));
 
 	if (k == 8 && strncasecmp(t, "STARTTLS", 8) == 0)
 		s->caps |= CAP_STARTTLS;
@@ -815,18 +816,14 @@ static const struct {
 	    "capath, or trust this server's key alone with a pin line: %s" },
 	{ "tls", "does not match", "set host to a name the certificate "
 	    "lists, or trust this server's key alone with a pin line: %s" },
-	{ "tls", "expired", "the server's certificate is out of date: check "
-	    "this machine's clock (date -u), and tell the server's admin" },
-	{ "tls", "valid", "the server's certificate is out of date: check "
-	    "this machine's clock (date -u), and tell the server's admin" },
+	{ "tls", "expired|not yet valid", "the server's certificate is out "
+	    "of date: check this machine's clock (date -u), and tell the "
+	    "server's admin" },
 	{ "tls", "client certificate", "set tls_cert and tls_key to a "
 	    "certificate the server trusts, and its key" },
-	{ "tls", "closed", "the server ended the handshake: it may not "
-	    "trust the client certificate, or wants a TLS version other than "
-	    "1.2" },
-	{ "tls", "Broken pipe", "the server ended the handshake: it may not "
-	    "trust the client certificate, or wants a TLS version other than "
-	    "1.2" },
+	{ "tls", "closed|Broken pipe", "the server ended the handshake: it "
+	    "may not trust the client certificate, or wants a TLS version "
+	    "other than 1.2" },
 	{ "tls", "", "the server and outbox have no TLS 1.2 cipher suite in "
 	    "common (outbox needs ECDHE with AES-GCM or ChaCha20), or the "
 	    "port does not speak TLS" },
@@ -848,6 +845,23 @@ static const struct {
 	    "above); AUTH is offered only after STARTTLS by most servers" },
 	{ "", "", "see outbox(8) and outbox.conf(5)" },
 };
+
+/* Does err hold one of the '|'-separated words ("" always matches)? */
+static int
+says(const char *err, const char *words)
+{
+	char w[64];
+	size_t n;
+
+	do {
+		n = strcspn(words, "|");
+		snprintf(w, sizeof(w), "%.*s", (int)n, words);
+		if (strstr(err, w) != NULL)
+			return 1;
+		words += n;
+	} while (*words++ != '\0');
+	return 0;
+}
 
 /*
  * -bC: one session that goes as far as AUTH and ends with QUIT, each
@@ -899,7 +913,7 @@ smtp_check(void)
 	for (i = 0; i < sizeof(hints) / sizeof(hints[0]); i++)
 		if ((hints[i].stage[0] == '\0' ||
 		    strcmp(hints[i].stage, stage_now) == 0) &&
-		    strstr(err, hints[i].words) != NULL)
+		    says(err, hints[i].words))
 			break;
 	snprintf(hint, sizeof(hint), hints[i].hint, pin[0] ? pin :
 	    "(the server sent no certificate)");

@@ -101,6 +101,7 @@ static int	pem_load(struct tls *, int, const char *, pem_fn, void *, char *,
 static int	load_capath(struct tls *, const char *, char *, size_t);
 static int	load_client(struct tls *, char *, size_t);
 static void	spki_pin(const struct certinfo *, unsigned char[32]);
+static int	chain_cert(struct tls *, size_t, struct certinfo *);
 static void	explain(struct tls *, unsigned);
 static int	run_until(struct tls *, unsigned, int64_t);
 static void	describe(struct tls *, const char *, char *, size_t);
@@ -469,6 +470,23 @@ tls_free(struct tls *t)
 }
 
 /*
+ * Certificate i of the server's chain, when it came whole and was kept
+ * (CHAIN_MAX, CERT_MAX) and reads as one.  Returns 0 or -1.
+ */
+static int
+chain_cert(struct tls *t, size_t i, struct certinfo *ci)
+{
+	struct rawcert *c;
+
+	if (i >= t->ncert || i >= CHAIN_MAX)
+		return -1;
+	c = &t->chain[i];
+	if (c->cap == 0 || c->len != c->cap)
+		return -1;
+	return cert_parse(c->der, c->len, ci);
+}
+
+/*
  * The X.509 class the engine sees.  Each call goes on to the minimal
  * engine (but for pins, which replace it); the certificates are kept.
  */
@@ -537,9 +555,7 @@ check_end_chain(const br_x509_class **ctx)
 	size_t i;
 	int ok;
 
-	ok = t->ncert > 0 && t->chain[0].cap > 0 &&
-	    t->chain[0].len == t->chain[0].cap &&
-	    cert_parse(t->chain[0].der, t->chain[0].len, &ci) == 0;
+	ok = chain_cert(t, 0, &ci) == 0;
 	if (conf.npins > 0) {
 		/* The key is the trust: no CA, name or date to check. */
 		if (!ok || br_x509_decoder_get_pkey(&t->ee) == NULL) {
@@ -694,8 +710,7 @@ explain(struct tls *t, unsigned r)
 	src = conf.cafile && conf.capath ? "cafile or capath" :
 	    conf.capath ? "capath" : "cafile";
 	for (i = 0; i < t->ncert && i < CHAIN_MAX; i++) {
-		if (t->chain[i].cap == 0 || t->chain[i].len != t->chain[i].cap ||
-		    cert_parse(t->chain[i].der, t->chain[i].len, &ci) == -1)
+		if (chain_cert(t, i, &ci) == -1)
 			return;
 		cert_name(subj, sizeof(subj), ci.subject, ci.subjectlen);
 		if (r == BR_ERR_X509_EXPIRED && now > ci.notafter) {
@@ -1079,8 +1094,7 @@ tls_show(struct tls *t, FILE *fp)
 		    &t->cc.eng) != BR_SSL_CLOSED)
 			fprintf(fp, "tls: TLS 1.2, %s\n", suites[i].name);
 	for (i = 0; i < t->ncert && i < CHAIN_MAX; i++) {
-		if (t->chain[i].cap == 0 || t->chain[i].len != t->chain[i].cap ||
-		    cert_parse(t->chain[i].der, t->chain[i].len, &ci) == -1) {
+		if (chain_cert(t, i, &ci) == -1) {
 			fprintf(fp, "certificate %zu: (cannot be read)\n", i);
 			continue;
 		}
@@ -1107,9 +1121,7 @@ tls_server_pin(struct tls *t, char *buf, size_t cap)
 	unsigned char h[32];
 
 	buf[0] = '\0';
-	if (t->ncert > 0 && t->chain[0].cap > 0 &&
-	    t->chain[0].len == t->chain[0].cap &&
-	    cert_parse(t->chain[0].der, t->chain[0].len, &ci) == 0) {
+	if (chain_cert(t, 0, &ci) == 0) {
 		spki_pin(&ci, h);
 		tls_pin_text(buf, cap, h);
 	}
