@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "outbox.h"
@@ -148,9 +149,17 @@ fail:
 static void
 set_defaults(void)
 {
+	/* No host, and a user that is an address: its domain says (RFC 6186). */
+	if (conf.host == NULL && conf.route == ROUTE_HOST && conf.user != NULL &&
+	    strchr(conf.user, '@') != NULL)
+		conf.route = ROUTE_AUTO;
+	/* Port 25 to any MX: STARTTLS when offered, unless tls says. */
+	if (conf.route == ROUTE_MX && !conf.tls_set)
+		conf.tls = TLS_MAY;
 	if (conf.port == -1)
 		conf.port = conf.tls == TLS_IMPLICIT ? PORT_TLS :
-		    conf.tls == TLS_OFF ? PORT_PLAIN : PORT_STARTTLS;
+		    conf.tls == TLS_OFF || conf.tls == TLS_MAY ? PORT_PLAIN :
+		    conf.route == ROUTE_MX ? PORT_PLAIN : PORT_STARTTLS;
 	/* Pins replace the CAs; capath alone is enough. */
 	if (conf.cafile == NULL && conf.capath == NULL && conf.npins == 0)
 		conf.cafile = xstrdup(PATH_CAFILE);
@@ -182,6 +191,7 @@ set_key(const char *k, char *v, char *why, size_t whylen)
 			return -1;
 		}
 		conf.port = (int)n;
+		conf.port_set = 1;
 	} else if (strcmp(k, "tls") == 0) {
 		static const char *const modes[] = { "starttls", "tls", "off",
 		    NULL };
@@ -192,6 +202,7 @@ set_key(const char *k, char *v, char *why, size_t whylen)
 			return -1;
 		}
 		conf.tls = i == 0 ? TLS_STARTTLS : i == 1 ? TLS_IMPLICIT : TLS_OFF;
+		conf.tls_set = 1;
 	} else if (strcmp(k, "auth") == 0) {
 		if ((i = pick(mechs, v)) == -1) {
 			snprintf(why, whylen, "unsupported auth \"%.64s\": want "
@@ -283,6 +294,15 @@ set_key(const char *k, char *v, char *why, size_t whylen)
 			return -1;
 		free(*dst);
 		*dst = xstrdup(v);
+		/* Two names are not hosts: a name ending in "." still is. */
+		if (dst == &conf.host) {
+			conf.route = strcasecmp(v, "auto") == 0 ? ROUTE_AUTO :
+			    strcasecmp(v, "mx") == 0 ? ROUTE_MX : ROUTE_HOST;
+			if (conf.route != ROUTE_HOST) {
+				free(conf.host);
+				conf.host = NULL;
+			}
+		}
 	}
 	return 0;
 }
@@ -332,6 +352,32 @@ check_conf(const struct stat *st, char *err, size_t errlen)
 	if (conf.auth == AUTH_EXTERNAL && conf.tls_cert == NULL) {
 		snprintf(err, errlen, "%s: auth external needs tls_cert and "
 		    "tls_key", path);
+		return -1;
+	}
+	if (conf.route == ROUTE_AUTO && (conf.user == NULL ||
+	    strchr(conf.user, '@') == NULL)) {
+		snprintf(err, errlen, "%s: host auto needs user to be a mail "
+		    "address: its domain's SRV records name the host", path);
+		return -1;
+	}
+	if (conf.route == ROUTE_AUTO && (conf.port_set ||
+	    conf.tls == TLS_OFF)) {
+		snprintf(err, errlen, "%s: host auto takes the port and TLS "
+		    "from the SRV records; %s", path, conf.port_set ?
+		    "remove port" : "tls off cannot be used with it");
+		return -1;
+	}
+	if (conf.route == ROUTE_MX && (conf.user || conf.tls == TLS_IMPLICIT)) {
+		snprintf(err, errlen, "%s: host mx delivers to port 25 of each "
+		    "domain's MX, %s", path, conf.user ? "which takes no AUTH: "
+		    "remove user" : "which has no implicit TLS: use tls "
+		    "starttls, or no tls line for STARTTLS when offered");
+		return -1;
+	}
+	if (conf.tls == TLS_MAY && (conf.npins || conf.capath)) {
+		snprintf(err, errlen, "%s: %s checks the certificate, which "
+		    "host mx does only with tls starttls", path,
+		    conf.npins ? "pin" : "capath");
 		return -1;
 	}
 	if (conf.tls == TLS_OFF && (conf.tls_cert || conf.npins ||

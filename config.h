@@ -102,6 +102,12 @@
 #define CONNECT_MAX	10
 
 /*
+ * Hosts tried for one destination: the SRV targets of host auto, or the
+ * MX hosts of one domain with host mx; the records beyond are not read.
+ */
+#define ROUTES_MAX	8
+
+/*
  * The resolver.  Names: 255 bytes on the wire (RFC 1035 2.3.4).  Name
  * servers and search domains that resolv.conf may list (as glibc and
  * musl take them).  An answer over TCP, at most.  All the queries for

@@ -4,7 +4,7 @@
  * image, with no NSS module and no libc resolver in the way.
  *
  * It reads /etc/resolv.conf (nameserver, search, domain, and the
- * options ndots, timeout, attempts and rotate) and /etc/hosts, asks
+ * options ndots, timeout, attempts, rotate and trust-ad) and /etc/hosts, asks
  * over UDP from a fresh socket (a random port) with a random id, and
  * asks again over TCP when the answer is truncated.  An answer counts
  * only when its id, question and shape are right (RFC 1035, RFC 9267):
@@ -37,23 +37,29 @@
 #define F_QR		0x8000
 #define F_TC		0x0200
 #define F_RD		0x0100
+#define F_AD		0x0020
+
+/* What lookup() found out besides the records. */
+#define LK_NX		0x01	/* no such name, whichever of the search list */
+#define LK_AD		0x02	/* every answer on the way was authenticated */
 
 static int	name_read(const unsigned char *, size_t, size_t, char *,
 		    size_t *);
 static int	name_write(unsigned char *, size_t, size_t *, const char *);
 static int	ask(const struct resolvconf *, const char *, int,
-		    struct dnsrr *, size_t, int *, char *, size_t);
+		    struct dnsrr *, size_t, unsigned *, char *, size_t);
 static int	ask_one(const struct sockaddr_storage *, socklen_t,
 		    const unsigned char *, size_t, uint16_t, const char *, int,
-		    int64_t, struct dnsrr *, size_t, int *);
+		    int64_t, struct dnsrr *, size_t, unsigned *);
 static ssize_t	ask_tcp(const struct sockaddr_storage *, socklen_t,
 		    const unsigned char *, size_t, unsigned char *, size_t,
 		    int64_t);
 static int	lookup(const struct resolvconf *, const char *, int,
-		    struct dnsrr *, size_t, char *, size_t, char *, size_t);
+		    struct dnsrr *, size_t, unsigned *, char *, size_t);
 static int	from_hosts(const char *, struct dnsrr *, int *, struct dnsrr *,
 		    int *);
 static void	set_addr(struct hostaddr *, const unsigned char *, size_t, int);
+static void	order(struct dnsrr *, size_t, int);
 static void	load_conf(struct resolvconf *);
 
 static uint16_t
@@ -176,14 +182,15 @@ dns_query(unsigned char *buf, size_t cap, uint16_t id, const char *name,
 /*
  * Read an answer to the query (id, name, type): the records of the
  * answer section whose type is type or CNAME, at most max of them, into
- * rr.  *rcode gets the response code, *tc the truncation bit.  Returns
+ * rr.  *rcode gets the response code, *flags the header's flags (the
+ * bits TC, truncated, and AD, authenticated, among them).  Returns
  * the number of records kept, or -1 when the message is not an answer
  * to that query or breaks the format.
  */
 int
 dns_answer(const unsigned char *msg, size_t len, uint16_t id,
     const char *name, int type, struct dnsrr *rr, size_t max, int *rcode,
-    int *tc)
+    unsigned *flagsp)
 {
 	char owner[DNS_NAME_MAX + 1];
 	size_t off, next, rdlen, i, n = 0;
@@ -198,7 +205,7 @@ dns_answer(const unsigned char *msg, size_t len, uint16_t id,
 	if (!(flags & F_QR) || (flags >> 11 & 15) != 0 || qd != 1)
 		return -1;
 	*rcode = flags & 15;
-	*tc = (flags & F_TC) != 0;
+	*flagsp = flags;
 	/* Each record takes at least 11 bytes: a bound before reading. */
 	if ((size_t)an * 11 > len - HDR)
 		return -1;
@@ -331,6 +338,8 @@ dns_conf(const char *text, struct resolvconf *rc)
 					rc->attempts = (int)x;
 				else if (strcmp(v, "rotate") == 0)
 					rc->rotate = 1;
+				else if (strcmp(v, "trust-ad") == 0)
+					rc->trust_ad = 1;
 			}
 		}
 	}
@@ -368,18 +377,20 @@ load_conf(struct resolvconf *rc)
 /*
  * One query to one server: UDP, then TCP if the answer was truncated.
  * Answers that do not match the query are dropped, and the wait goes
- * on: they may be forged.  Returns what dns_answer() does, or -2 when
+ * on: they may be forged.  Returns what dns_answer() does, with the
+ * answer's header flags (RCODE in the low four bits) in *hdr, or -2 when
  * no answer came by the deadline.
  */
 static int
 ask_one(const struct sockaddr_storage *ns, socklen_t nslen,
     const unsigned char *q, size_t qlen, uint16_t id, const char *name,
-    int type, int64_t deadline, struct dnsrr *rr, size_t max, int *rcode)
+    int type, int64_t deadline, struct dnsrr *rr, size_t max, unsigned *hdr)
 {
 	unsigned char buf[DNS_TCP_MAX];
 	ssize_t r;
-	int fd, n = -2, tc = 0;
+	int fd, n = -2, rcode;
 
+	*hdr = 0;
 	if ((fd = socket(ns->ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
 		return -2;
 	/* Connected: the kernel drops datagrams from other addresses. */
@@ -390,17 +401,17 @@ ask_one(const struct sockaddr_storage *ns, socklen_t nslen,
 	}
 	/* Until the deadline, or an error (ICMP: no server there). */
 	while ((r = fd_read(fd, buf, 512, deadline)) > 0) {
-		n = dns_answer(buf, (size_t)r, id, name, type, rr, max, rcode,
-		    &tc);
+		n = dns_answer(buf, (size_t)r, id, name, type, rr, max, &rcode,
+		    hdr);
 		if (n != -1)
 			break;
 		n = -2;
 	}
 	close(fd);
-	if (n >= 0 && tc) {
+	if (n >= 0 && (*hdr & F_TC)) {
 		r = ask_tcp(ns, nslen, q, qlen, buf, sizeof(buf), deadline);
 		n = r > 0 ? dns_answer(buf, (size_t)r, id, name, type, rr, max,
-		    rcode, &tc) : -2;
+		    &rcode, hdr) : -2;
 		if (n == -1)
 			n = -2;
 	}
@@ -455,12 +466,16 @@ out:
  * server in turn (from a rotating start with "rotate"), for "attempts"
  * rounds, each try waiting "timeout" seconds, within DNS_TIME_MAX in
  * all.  SERVFAIL and REFUSED send the question to the next server.
+ * With "options trust-ad" the query asks for the AD bit (RFC 6840 5.7)
+ * and the answer's is kept; without, it is cleared, since nothing says
+ * the server validated anything or that the path to it is safe.
  * Returns the records kept (0 for no data or NXDOMAIN, told apart by
- * *rcode), or -1 with err set.
+ * the RCODE in the low bits of *hdr, the answer's header flags), or -1
+ * with err set.
  */
 static int
 ask(const struct resolvconf *rc, const char *name, int type, struct dnsrr *rr,
-    size_t max, int *rcode, char *err, size_t errlen)
+    size_t max, unsigned *hdr, char *err, size_t errlen)
 {
 	static unsigned turn;
 	unsigned char q[DNS_NAME_MAX + HDR + 8];
@@ -468,7 +483,7 @@ ask(const struct resolvconf *rc, const char *name, int type, struct dnsrr *rr,
 	char addr[INET6_ADDRSTRLEN] = "";
 	uint16_t id;
 	size_t qlen;
-	int a, k, s = 0, n, failed = 0;
+	int a, k, s = 0, n, failed = 0, rcode;
 
 	for (a = 0; a < rc->attempts && now_ms() < end; a++) {
 		for (k = 0; k < rc->nns && now_ms() < end; k++) {
@@ -480,17 +495,22 @@ ask(const struct resolvconf *rc, const char *name, int type, struct dnsrr *rr,
 				    "a valid name", name);
 				return -1;
 			}
+			if (rc->trust_ad)
+				q[3] |= F_AD;
 			if ((d = deadline_in(rc->timeout)) > end)
 				d = end;
 			n = ask_one(&rc->ns[s], rc->nslen[s], q, qlen, id, name,
-			    type, d, rr, max, rcode);
+			    type, d, rr, max, hdr);
+			if (!rc->trust_ad)
+				*hdr &= ~(unsigned)F_AD;
+			rcode = (int)(*hdr & 15);
 			/* An answer, or "no such name": what the servers say. */
-			if (n >= 0 && (*rcode == 0 || *rcode == 3)) {
+			if (n >= 0 && (rcode == 0 || rcode == 3)) {
 				turn++;
 				return n;
 			}
 			if (n >= 0)
-				failed = *rcode;	/* the next server may know */
+				failed = rcode;	/* the next server may know */
 		}
 	}
 	if (failed == 2)
@@ -583,7 +603,9 @@ from_hosts(const char *name, struct dnsrr *rr6, int *n6, struct dnsrr *rr4,
  * max addresses: an address as it is; a name from /etc/hosts, or else
  * from its AAAA and A records, each in the order the server gave, IPv6
  * and IPv4 interleaved so that a broken family costs one attempt, not
- * all.  Returns the count, or -1 with err set.
+ * all.  Returns the count; DNS_NONE with err set when the name servers
+ * say the name has no address (no such name, or no A or AAAA record);
+ * -1 with err set when they could not be asked.
  */
 int
 dns_host(const char *host, int port, struct hostaddr *out, size_t max,
@@ -591,8 +613,9 @@ dns_host(const char *host, int port, struct hostaddr *out, size_t max,
 {
 	struct resolvconf rc;
 	struct dnsrr rr6[HOST_ADDRS_MAX], rr4[HOST_ADDRS_MAX];
-	char found[DNS_NAME_MAX + 1], e6[ERR_MAX], e4[ERR_MAX];
+	char e6[ERR_MAX], e4[ERR_MAX];
 	unsigned char a[16];
+	unsigned how;
 	int n6, n4, i;
 	size_t n = 0;
 
@@ -606,10 +629,10 @@ dns_host(const char *host, int port, struct hostaddr *out, size_t max,
 	}
 	if (from_hosts(host, rr6, &n6, rr4, &n4) == 0) {
 		load_conf(&rc);
-		n6 = lookup(&rc, host, DNS_AAAA, rr6, HOST_ADDRS_MAX, found,
-		    sizeof(found), e6, sizeof(e6));
-		n4 = lookup(&rc, host, DNS_A, rr4, HOST_ADDRS_MAX, found,
-		    sizeof(found), e4, sizeof(e4));
+		n6 = lookup(&rc, host, DNS_AAAA, rr6, HOST_ADDRS_MAX, &how, e6,
+		    sizeof(e6));
+		n4 = lookup(&rc, host, DNS_A, rr4, HOST_ADDRS_MAX, &how, e4,
+		    sizeof(e4));
 	}
 	for (i = 0; n < max && (i < n6 || i < n4); i++) {
 		if (i < n6)
@@ -621,27 +644,167 @@ dns_host(const char *host, int port, struct hostaddr *out, size_t max,
 		return (int)n;
 	/* Say why the A lookup failed, or else the AAAA one. */
 	snprintf(err, errlen, "%s", n4 == -1 || n6 != -1 ? e4 : e6);
-	return -1;
+	return n4 == 0 && n6 == 0 ? DNS_NONE : -1;
+}
+
+/*
+ * Put rr[0..n) in the order to try them: by pref (MX preference, SRV
+ * priority), lowest first; within one pref, MX hosts at random (RFC 5321
+ * 5.1) and SRV targets by weight (RFC 2782): the records of weight 0
+ * first, then a number drawn from 0 to the sum of the weights picks the
+ * first whose running sum reaches it, and so on for the rest.
+ */
+static void
+order(struct dnsrr *rr, size_t n, int weighted)
+{
+	struct dnsrr t;
+	size_t i, j, k, end;
+	uint32_t sum, pick;
+
+	for (i = 1; i < n; i++)		/* insertion sort: n is small */
+		for (j = i; j > 0 && rr[j - 1].pref > rr[j].pref; j--) {
+			t = rr[j];
+			rr[j] = rr[j - 1];
+			rr[j - 1] = t;
+		}
+	for (i = 0; i < n; i = end) {
+		for (end = i + 1; end < n && rr[end].pref == rr[i].pref; end++)
+			;
+		for (k = i; k + 1 < end; k++) {
+			rand_bytes(&pick, sizeof(pick));
+			for (sum = 0, j = k; j < end; j++)
+				sum += weighted ? rr[j].weight : 1;
+			if (!weighted || sum == 0)
+				j = k + pick % (end - k);
+			else {
+				/* The zero weights are first in line. */
+				for (j = k + 1; j < end; j++)
+					if (rr[j].weight == 0) {
+						t = rr[j];
+						memmove(&rr[k + 1], &rr[k],
+						    (j - k) * sizeof(*rr));
+						rr[k] = t;
+					}
+				pick %= sum + 1;
+				for (sum = 0, j = k; j + 1 < end; j++)
+					if ((sum += rr[j].weight) >= pick)
+						break;
+			}
+			t = rr[j];
+			memmove(&rr[k + 1], &rr[k], (j - k) * sizeof(*rr));
+			rr[k] = t;
+		}
+	}
+}
+
+/*
+ * The hosts that take mail for domain (RFC 5321 5.1): its MX targets in
+ * the order to try them, at most max; with no MX record, the domain
+ * itself, as a record of type DNS_A (the implicit MX).  The domain is
+ * taken as it is, without the search list.  Returns the count;
+ * DNS_NONE with err set when the domain takes no mail: it does not
+ * exist, or its MX is null (RFC 7505); -1 with err set when the name
+ * servers could not tell.
+ */
+int
+dns_mx(const char *domain, struct dnsrr *rr, size_t max, char *err,
+    size_t errlen)
+{
+	struct resolvconf rc;
+	char name[DNS_NAME_MAX + 2];
+	unsigned how;
+	size_t i, k;
+	int n, null = 0;
+
+	if (max == 0 || (size_t)snprintf(name, sizeof(name), "%s.", domain) >=
+	    sizeof(name) - 1 || domain[0] == '\0' || domain[0] == '.') {
+		snprintf(err, errlen, "\"%.64s\" is not a domain name", domain);
+		return DNS_NONE;
+	}
+	load_conf(&rc);
+	if ((n = lookup(&rc, name, DNS_MX, rr, max, &how, err, errlen)) == -1)
+		return -1;
+	if (n == 0 && (how & LK_NX)) {
+		snprintf(err, errlen, "domain %s does not exist (NXDOMAIN)",
+		    domain);
+		return DNS_NONE;
+	}
+	for (i = k = 0; i < (size_t)n; i++) {
+		if (rr[i].target[0] == '\0')
+			null++;
+		else
+			rr[k++] = rr[i];
+	}
+	if (k == 0 && null) {
+		snprintf(err, errlen, "domain %s accepts no mail: its MX is "
+		    "null (RFC 7505)", domain);
+		return DNS_NONE;
+	}
+	if (k == 0) {
+		memset(&rr[0], 0, sizeof(rr[0]));
+		rr[0].type = DNS_A;
+		strlcpy(rr[0].name, domain, sizeof(rr[0].name));
+		strlcpy(rr[0].target, domain, sizeof(rr[0].target));
+		return 1;
+	}
+	order(rr, k, 0);
+	return (int)k;
+}
+
+/*
+ * The SRV records of name (RFC 2782), in the order to try them, at most
+ * max, without the search list.  *secure says whether every answer on
+ * the way came with the AD bit from a server resolv.conf trusts with
+ * "options trust-ad".  Returns the count (0 when there is none, or when
+ * the only target is ".": the service is not offered), or -1 with err
+ * set.
+ */
+int
+dns_srv(const char *name, struct dnsrr *rr, size_t max, int *secure,
+    char *err, size_t errlen)
+{
+	struct resolvconf rc;
+	char abs[DNS_NAME_MAX + 2];
+	unsigned how;
+	size_t i, k;
+	int n;
+
+	*secure = 0;
+	if ((size_t)snprintf(abs, sizeof(abs), "%s.", name) >= sizeof(abs) - 1) {
+		snprintf(err, errlen, "\"%.64s\" is not a domain name", name);
+		return -1;
+	}
+	load_conf(&rc);
+	if ((n = lookup(&rc, abs, DNS_SRV, rr, max, &how, err, errlen)) <= 0)
+		return n;
+	*secure = (how & LK_AD) != 0;
+	for (i = k = 0; i < (size_t)n; i++)
+		if (rr[i].target[0] != '\0' && rr[i].port != 0)
+			rr[k++] = rr[i];
+	order(rr, k, 1);
+	return (int)k;
 }
 
 /*
  * The records of type for name, with the search list of rc applied as
  * resolv.conf(5) says (a name with at least ndots dots is tried as it
  * is first), and CNAME links followed, at most DNS_CNAME_MAX of them.
- * The name that had the records goes in found.  Returns their number
- * (0: none), or -1 with err set.  NXDOMAIN and no data go on to the next
- * candidate; a failure of the servers ends the lookup, lest a search
- * domain answer for a name that only could not be looked up.
+ * Returns their number (0: none, with LK_NX in *how when no name
+ * existed), or -1 with err set; err is set for 0 too.  NXDOMAIN and no
+ * data go on to the next candidate; a failure of the servers ends the
+ * lookup, lest a search domain answer for a name that only could not
+ * be looked up.
  */
 static int
 lookup(const struct resolvconf *rc, const char *name, int type,
-    struct dnsrr *rr, size_t max, char *found, size_t foundlen, char *err,
-    size_t errlen)
+    struct dnsrr *rr, size_t max, unsigned *how, char *err, size_t errlen)
 {
 	char cand[DNS_SEARCH_MAX + 1][DNS_NAME_MAX + 1], cur[DNS_NAME_MAX + 1];
 	size_t nc = 0, len = strlen(name), dots = 0, i, k;
-	int n, rcode = 0, links, nx = 0, m;
+	unsigned hdr = 0;
+	int n, links, nx = 0, m;
 
+	*how = 0;
 	for (i = 0; i < len; i++)
 		dots += name[i] == '.';
 	if (len == 0 || len > DNS_NAME_MAX - 1) {
@@ -663,12 +826,15 @@ lookup(const struct resolvconf *rc, const char *name, int type,
 	}
 	for (i = 0; i < nc; i++) {
 		strlcpy(cur, cand[i], sizeof(cur));
+		*how = LK_AD;
 		for (links = 0;;) {
-			n = ask(rc, cur, type, rr, max, &rcode, err, errlen);
+			n = ask(rc, cur, type, rr, max, &hdr, err, errlen);
 			if (n == -1)
 				return -1;
-			if (rcode == 3) {
-				nx = 1;
+			if (!(hdr & F_AD))
+				*how = 0;
+			if ((hdr & 15) == 3) {
+				nx++;
 				break;
 			}
 			/* Follow the chain through the answer itself. */
@@ -685,10 +851,8 @@ lookup(const struct resolvconf *rc, const char *name, int type,
 				if (rr[k].type == type &&
 				    strcasecmp(rr[k].name, cur) == 0)
 					rr[m++] = rr[k];
-			if (m > 0) {
-				strlcpy(found, cur, foundlen);
+			if (m > 0)
 				return m;
-			}
 			/* A CNAME whose target was not in the answer: ask. */
 			for (k = 0; k < (size_t)n; k++)
 				if (rr[k].type == DNS_CNAME)
@@ -697,6 +861,7 @@ lookup(const struct resolvconf *rc, const char *name, int type,
 				break;		/* no data for this name */
 		}
 	}
+	*how = nx == (int)nc ? LK_NX : 0;
 	snprintf(err, errlen, "unable to resolve %s: %s", name, nx ?
 	    "no such domain (NXDOMAIN)" : "no address");
 	return 0;

@@ -42,7 +42,10 @@
 
 /* conf.c */
 
-enum tlsmode { TLS_STARTTLS, TLS_IMPLICIT, TLS_OFF };
+/* TLS_MAY: STARTTLS when offered, unverified; host mx without "tls". */
+enum tlsmode { TLS_STARTTLS, TLS_IMPLICIT, TLS_OFF, TLS_MAY };
+/* Where mail goes: the host named, one found by SRV, or each domain's MX. */
+enum route { ROUTE_HOST, ROUTE_AUTO, ROUTE_MX };
 /* In the order of conf.c's names; smtp.c ranks them for "auto". */
 enum authmech { AUTH_AUTO, AUTH_PLAIN, AUTH_LOGIN, AUTH_CRAM_MD5,
     AUTH_SCRAM_SHA_256, AUTH_XOAUTH2, AUTH_OAUTHBEARER, AUTH_EXTERNAL };
@@ -55,8 +58,11 @@ enum deliver { DELIVER_FOREGROUND, DELIVER_BACKGROUND, DELIVER_QUEUE };
 struct conf {
 	const char	*path;		/* the file it came from */
 	char		*host;		/* smart host; NULL when unset */
+	enum route	 route;
 	int		 port;
+	int		 port_set;	/* the file says port */
 	enum tlsmode	 tls;
+	int		 tls_set;	/* the file says tls */
 	char		*user;		/* NULL: no AUTH */
 	int		 has_password;	/* "password" key present */
 	char		*passwordfile;
@@ -185,6 +191,7 @@ struct hostaddr {
 	socklen_t		len;
 	char			text[64];	/* "[addr]:port" for messages */
 };
+#define DNS_NONE	(-2)	/* the name servers say: no such thing */
 int	dns_host(const char *, int, struct hostaddr *, size_t, char *, size_t);
 
 /* Record types asked for. */
@@ -212,12 +219,15 @@ struct resolvconf {
 	char			search[DNS_SEARCH_MAX][DNS_NAME_MAX + 1];
 	int			nsearch;
 	int			ndots, timeout, attempts, rotate;
+	int			trust_ad;	/* options trust-ad */
 };
 
 size_t	dns_query(unsigned char *, size_t, uint16_t, const char *, int);
 int	dns_answer(const unsigned char *, size_t, uint16_t, const char *, int,
-	    struct dnsrr *, size_t, int *, int *);
+	    struct dnsrr *, size_t, int *, unsigned *);
 void	dns_conf(const char *, struct resolvconf *);
+int	dns_mx(const char *, struct dnsrr *, size_t, char *, size_t);
+int	dns_srv(const char *, struct dnsrr *, size_t, int *, char *, size_t);
 
 /* auth.c: SASL mechanisms for SMTP AUTH (RFC 4954) and base64; no I/O */
 
@@ -261,8 +271,8 @@ size_t	cert_time(char *, size_t, int64_t);
 struct tls;	/* trust anchors and one BearSSL client engine */
 
 struct tls	*tls_new(char *, size_t);
-int		 tls_handshake(struct tls *, int, const char *, int64_t, char *,
-		    size_t);
+int		 tls_handshake(struct tls *, int, const char *, int, int64_t,
+		    char *, size_t);
 void		 tls_io(struct tls *, struct io *);
 void		 tls_error(struct tls *, char *, size_t);
 void		 tls_close(struct tls *, int64_t);
@@ -335,6 +345,7 @@ enum rcptstate { R_PENDING, R_SENT, R_FAILED, R_BOUNCED };
 struct rcpt {
 	char		*addr;
 	enum rcptstate	 state;
+	int		 skip;		/* not for this session (host mx) */
 	char		 text[REPLY_TEXT_MAX];	/* server's reply, escaped */
 };
 
@@ -414,11 +425,13 @@ enum smtp_fail {
 	SMTP_TEMP,	/* network, TLS, 4xx, protocol: try again later */
 	SMTP_CONFIG,	/* nothing will work until the configuration changes */
 	SMTP_AUTH,	/* the server refused the credentials (5xx) */
+	SMTP_PERM,	/* host mx: the domain takes no mail at all */
 };
 
 struct smtp;
 
-struct smtp	*smtp_open(struct tls *, enum smtp_fail *, char *, size_t);
+struct smtp	*smtp_open(struct tls *, const char *, enum smtp_fail *, char *,
+		    size_t);
 int		 smtp_send(struct smtp *, struct qmsg *, char *, size_t);
 void		 smtp_close(struct smtp *);
 const char	*smtp_relay(struct smtp *);

@@ -155,6 +155,9 @@ static void	cred_stamp(char *, size_t);
 static int	auth_held(char *, size_t);
 static void	auth_hold(const char *);
 static void	auth_unhold(void);
+static void	verdicts(struct qmsg *, const char *);
+static int	send_mx(struct qmsg *, struct tls *, struct smtp **, char *,
+		    size_t, struct addrlist *, struct addrlist *);
 
 static int
 spath(char *buf, size_t cap, const char *dir, const char *name)
@@ -1365,9 +1368,10 @@ bounce(struct qmsg *m, const char *rcpt, int full, char *bid_out, char *err,
 		dsn_status(t, status, sizeof(status));
 		put(w, "\nFinal-Recipient: rfc822; %s\nAction: failed\n"
 		    "Status: %s\n", m->rcpt[i].addr, status);
+		if (t[0] == '5' && t[3] == ' ' && conf.host != NULL)
+			put(w, "Remote-MTA: dns; %s\n", conf.host);
 		if (t[0] == '5' && t[3] == ' ')	/* the server's reply */
-			put(w, "Remote-MTA: dns; %s\nDiagnostic-Code: smtp; %s\n",
-			    conf.host, t);
+			put(w, "Diagnostic-Code: smtp; %s\n", t);
 	}
 	notice_end(w, m->fd, m->body_off, m->body_len, full, boundary);
 	if (w->err) {
@@ -1761,13 +1765,14 @@ next_attempt(const struct qmsg *m)
 int
 queue_run(const char *only, const struct qsel *sel, int backoff)
 {
-	struct addrlist ids = { 0 };
+	struct addrlist ids = { 0 }, down = { 0 }, downwhy = { 0 };
 	struct tls *tls = NULL;
 	struct smtp *s = NULL;
 	enum smtp_fail cls;
 	char err[ERR_MAX], why[ERR_MAX + 64], path[4096];
+	char cur[DNS_NAME_MAX + 1] = "";
 	struct qmsg m;
-	size_t i, k, nlisted = 0, waiting = 0;
+	size_t i, nlisted = 0, waiting = 0;
 	int lockfd = -1, rc = EX_OK, r, left;
 
 	if (queue_init(err, sizeof(err)) == -1) {
@@ -1859,13 +1864,28 @@ queue_run(const char *only, const struct qsel *sel, int backoff)
 			continue;
 		}
 
+		if (conf.route == ROUTE_MX && (tls != NULL ||
+		    conf.tls == TLS_OFF || (tls = tls_new(err,
+		    sizeof(err))) != NULL)) {
+			attempt(&m, NULL);
+			r = send_mx(&m, tls, &s, cur, sizeof(cur), &down, &downwhy);
+			left = settle(&m, &ids);
+			msg_close(&m);
+			if (left != 0)
+				rc = EX_TEMPFAIL;
+			if (r == EX_CONFIG)
+				rc = EX_CONFIG;
+			if (r == EX_CONFIG || left == -1)
+				break;
+			continue;
+		}
 		if (s == NULL && conf.tls != TLS_OFF && tls == NULL &&
 		    (tls = tls_new(err, sizeof(err))) == NULL)
 			cls = SMTP_CONFIG;
 		else if (s == NULL && auth_held(err, sizeof(err)))
 			cls = SMTP_TEMP;
 		else if (s == NULL) {
-			s = smtp_open(tls, &cls, err, sizeof(err));
+			s = smtp_open(tls, NULL, &cls, err, sizeof(err));
 			if (cls == SMTP_AUTH)
 				auth_hold(err);
 			else if (s != NULL)
@@ -1885,19 +1905,7 @@ queue_run(const char *only, const struct qsel *sel, int backoff)
 
 		attempt(&m, NULL);
 		r = smtp_send(s, &m, err, sizeof(err));
-		for (k = 0; k < m.nrcpt; k++) {
-			struct rcpt *p = &m.rcpt[k];
-
-			if (p->text[0] == '\0')
-				continue;
-			logmsg(p->state == R_SENT ? LOG_INFO : LOG_WARNING,
-			    "%s: to=<%s>, relay=%s, status=%s (%s)", m.id,
-			    p->addr, smtp_relay(s), p->state == R_SENT ? "sent" :
-			    p->state == R_FAILED ? "bounced" : "deferred",
-			    p->text);
-			if (p->state == R_PENDING)
-				strlcpy(m.error, p->text, sizeof(m.error));
-		}
+		verdicts(&m, smtp_relay(s));
 		if (r == -1) {
 			escape(m.error, sizeof(m.error), err, strlen(err));
 			smtp_close(s);
@@ -1917,8 +1925,138 @@ queue_run(const char *only, const struct qsel *sel, int backoff)
 		smtp_close(s);
 	tls_free(tls);
 	addrlist_free(&ids);
+	addrlist_free(&down);
+	addrlist_free(&downwhy);
 	if (lockfd != -1)
 		close(lockfd);
+	return rc;
+}
+
+/*
+ * Log each verdict of the last transaction: the recipients it was for
+ * that got a reply.  A pending one's reply becomes the message's error.
+ */
+static void
+verdicts(struct qmsg *m, const char *relay)
+{
+	struct rcpt *p;
+	size_t k;
+
+	for (k = 0; k < m->nrcpt; k++) {
+		p = &m->rcpt[k];
+		if (p->text[0] == '\0' || p->skip)
+			continue;
+		logmsg(p->state == R_SENT ? LOG_INFO : LOG_WARNING,
+		    "%s: to=<%s>, relay=%s, status=%s (%s)", m->id, p->addr,
+		    relay, p->state == R_SENT ? "sent" : p->state == R_FAILED ?
+		    "bounced" : "deferred", p->text);
+		if (p->state == R_PENDING)
+			strlcpy(m->error, p->text, sizeof(m->error));
+	}
+}
+
+/* The domain of an address: what follows its last "@", or NULL. */
+static const char *
+domain_of(const char *addr)
+{
+	const char *at = strrchr(addr, '@');
+
+	return at != NULL && at[1] != '\0' ? at + 1 : NULL;
+}
+
+/*
+ * host mx: the pending recipients of m, one domain at a time, each over
+ * a session with an MX host of that domain (RFC 5321 5.1), the others
+ * marked skip meanwhile.  *sp is the session the last domain left open,
+ * whose domain is in cur: the next message to that domain uses it
+ * again.  Domains that could not be reached in this run are in down,
+ * with the reason at the same index of downwhy, and are not tried again
+ * until the next run.  A domain that takes no mail (no such domain, a
+ * null MX) fails its recipients for good.  Returns EX_CONFIG when the
+ * configuration stops delivery, else EX_OK.
+ */
+static int
+send_mx(struct qmsg *m, struct tls *tls, struct smtp **sp, char *cur,
+    size_t curlen, struct addrlist *down, struct addrlist *downwhy)
+{
+	char err[ERR_MAX], text[REPLY_TEXT_MAX];
+	const char *dom, *d;
+	enum smtp_fail cls;
+	size_t i, k;
+	int rc = EX_OK;
+
+	/* skip: 1 waits for its domain's turn, 2 had it. */
+	for (i = 0; i < m->nrcpt; i++)
+		m->rcpt[i].skip = m->rcpt[i].state == R_PENDING;
+	for (i = 0; i < m->nrcpt; i++) {
+		if (m->rcpt[i].skip != 1)
+			continue;
+		if ((dom = domain_of(m->rcpt[i].addr)) == NULL) {
+			m->rcpt[i].state = R_FAILED;
+			strlcpy(m->rcpt[i].text, "5.1.3 no domain to deliver to "
+			    "(host mx)", sizeof(m->rcpt[i].text));
+			m->rcpt[i].skip = 2;
+			continue;
+		}
+		/* This domain's turn: its recipients alone. */
+		for (k = i; k < m->nrcpt; k++)
+			if (m->rcpt[k].skip == 1 &&
+			    (d = domain_of(m->rcpt[k].addr)) != NULL &&
+			    strcasecmp(d, dom) == 0)
+				m->rcpt[k].skip = 0;
+		for (k = 0; k < down->n; k++)
+			if (strcasecmp(down->v[k], dom) == 0)
+				break;
+		if (k < down->n)
+			escape(m->error, sizeof(m->error), downwhy->v[k],
+			    strlen(downwhy->v[k]));
+		else {
+			if (*sp != NULL && strcasecmp(cur, dom) != 0) {
+				smtp_close(*sp);
+				*sp = NULL;
+			}
+			if (*sp == NULL &&
+			    (*sp = smtp_open(tls, dom, &cls, err,
+			    sizeof(err))) != NULL)
+				strlcpy(cur, dom, curlen);
+			if (*sp == NULL && cls == SMTP_PERM) {
+				snprintf(text, sizeof(text), "%s %s",
+				    strstr(err, "RFC 7505") ? "5.1.10" : "5.1.2",
+				    err);
+				for (k = i; k < m->nrcpt; k++)
+					if (m->rcpt[k].skip == 0) {
+						m->rcpt[k].state = R_FAILED;
+						escape(m->rcpt[k].text,
+						    sizeof(m->rcpt[k].text), text,
+						    strlen(text));
+					}
+				verdicts(m, dom);
+			} else if (*sp == NULL) {
+				addrlist_push(down, dom);
+				addrlist_push(downwhy, err);
+				escape(m->error, sizeof(m->error), err,
+				    strlen(err));
+				logmsg(cls == SMTP_CONFIG ? LOG_ERR : LOG_WARNING,
+				    "%s: deferred for %s: %s", m->id, dom, err);
+				if (cls == SMTP_CONFIG)
+					rc = EX_CONFIG;
+			} else if (smtp_send(*sp, m, err, sizeof(err)) == -1) {
+				verdicts(m, smtp_relay(*sp));
+				addrlist_push(down, dom);
+				addrlist_push(downwhy, err);
+				escape(m->error, sizeof(m->error), err,
+				    strlen(err));
+				smtp_close(*sp);
+				*sp = NULL;
+			} else
+				verdicts(m, smtp_relay(*sp));
+		}
+		for (k = i; k < m->nrcpt; k++)
+			if (m->rcpt[k].skip == 0)
+				m->rcpt[k].skip = 2;
+	}
+	for (i = 0; i < m->nrcpt; i++)
+		m->rcpt[i].skip = 0;
 	return rc;
 }
 

@@ -729,12 +729,21 @@ static int
 verify(int nargs, char **args)
 {
 	struct addrlist found = { 0 }, to = { 0 };
-	char err[ERR_MAX];
+	char err[ERR_MAX], via[DNS_NAME_MAX + 64];
 	size_t k, t;
 	int i, rc = EX_OK;
 
 	if (nargs == 0)
 		die(EX_USAGE, "-bv needs recipients to check");
+	if (conf.route == ROUTE_MX)
+		snprintf(via, sizeof(via), "the MX of its domain, port %d",
+		    conf.port);
+	else if (conf.route == ROUTE_AUTO)
+		snprintf(via, sizeof(via), "the SRV records of %s",
+		    strrchr(conf.user, '@') + 1);
+	else
+		snprintf(via, sizeof(via), "%s port %d", conf.host ? conf.host :
+		    "(no host set)", conf.port);
 	for (i = 0; i < nargs; i++) {
 		if (addr_parse_list(args[i], &found, err, sizeof(err)) == -1) {
 			printf("%s... bad address: %s\n", args[i], err);
@@ -749,9 +758,7 @@ verify(int nargs, char **args)
 			}
 			for (t = 0; t < to.n; t++)
 				printf("%s... deliverable: relayed to <%s> via "
-				    "%s port %d\n", found.v[k], to.v[t],
-				    conf.host ? conf.host : "(no host set)",
-				    conf.port);
+				    "%s\n", found.v[k], to.v[t], via);
 			addrlist_free(&to);
 		}
 		addrlist_free(&found);

@@ -36,6 +36,9 @@
 #define CAP_DSN		0x40
 #define MECH(m)		(1u << (m))	/* an enum authmech in s->mechs */
 
+/* A recipient this transaction is for: pending, and not left for another. */
+#define WANTED(r)	((r)->state == R_PENDING && !(r)->skip)
+
 /* command() and reply() flags. */
 #define C_CAPS		0x02	/* EHLO's reply: read capabilities */
 #define C_MORE		0x04	/* more replies follow (PIPELINING) */
@@ -44,7 +47,17 @@
 /* The commands of one transaction, for send_commands(). */
 enum cmdkind { K_RSET, K_MAIL, K_RCPT, K_DATA };
 
+/* Where one session goes, and how it checks whom it reached. */
+struct dest {
+	char		 host[DNS_NAME_MAX + 1];	/* to connect to */
+	int		 port;
+	enum tlsmode	 tls;
+	char		 name[DNS_NAME_MAX + 1];	/* SNI; the certificate's */
+	int		 implicit;	/* a domain without MX: its own address */
+};
+
 struct smtp {
+	struct dest	 rt;
 	int		 fd;
 	struct io	 io;
 	struct linebuf	 lb;
@@ -65,7 +78,11 @@ struct smtp {
 	size_t		 olen;
 };
 
-static int	connect_host(struct smtp *, char *, size_t);
+static int	routes(const char *, struct dest *, size_t, enum smtp_fail *,
+		    char *, size_t);
+static struct smtp *session(struct tls *, const struct dest *,
+		    enum smtp_fail *, char *, size_t);
+static int	connect_host(struct smtp *, enum smtp_fail *, char *, size_t);
 static int	reply(struct smtp *, int, int, char *, size_t);
 static size_t	xtext(char *, size_t, const char *);
 static void	fail_all(struct qmsg *, const char *, ...) PRINTF(2, 3);
@@ -338,8 +355,8 @@ handshake(struct smtp *s, struct tls *tls, char *err, size_t errlen)
 	int r;
 
 	stage_now = "tls";
-	r = tls_handshake(tls, s->fd, conf.host, stage(s, conf.timeout), why,
-	    sizeof(why));
+	r = tls_handshake(tls, s->fd, s->rt.name, s->rt.tls != TLS_MAY,
+	    stage(s, conf.timeout), why, sizeof(why));
 	if (report != NULL)
 		tls_show(tls, report);
 	show_tls = tls;
@@ -350,11 +367,14 @@ handshake(struct smtp *s, struct tls *tls, char *err, size_t errlen)
 	}
 	s->tls = tls;
 	tls_io(tls, &s->io);
-	if (conf.npins > 0)
+	if (s->rt.tls == TLS_MAY)
+		step("trust", "none: opportunistic TLS, the certificate is not "
+		    "checked");
+	else if (conf.npins > 0)
 		step("trust", "the server's key matches a pin");
 	else
 		step("trust", "the certificate is valid for %s and issued by a "
-		    "CA of %s", conf.host, conf.capath && conf.cafile ?
+		    "CA of %s", s->rt.name, conf.capath && conf.cafile ?
 		    "cafile or capath" : conf.capath ? "capath" : "cafile");
 	return 0;
 }
@@ -370,6 +390,11 @@ starttls(struct smtp *s, struct tls *tls, char *err, size_t errlen)
 	int code;
 
 	stage_now = "starttls";
+	if (!(s->caps & CAP_STARTTLS) && s->rt.tls == TLS_MAY) {
+		step("tls", "none: %s does not offer STARTTLS (opportunistic)",
+		    s->relay);
+		return 0;
+	}
 	if (!(s->caps & CAP_STARTTLS)) {
 		snprintf(err, errlen, "%s does not offer STARTTLS; nothing was "
 		    "sent (tls starttls)", s->relay);
@@ -594,7 +619,7 @@ authenticate(struct smtp *s, enum smtp_fail *cls, char *err, size_t errlen)
 		return -1;
 	if (m == AUTH_AUTO) {
 		step("auth", "none: %s offers no AUTH EXTERNAL and no user is "
-		    "set", conf.host);
+		    "set", s->rt.host);
 		return 0;
 	}
 	if (m != AUTH_EXTERNAL && conf_secret(pw, sizeof(pw), err,
@@ -638,7 +663,7 @@ authenticate(struct smtp *s, enum smtp_fail *cls, char *err, size_t errlen)
 	case AUTH_OAUTHBEARER:
 		n = m == AUTH_XOAUTH2 ? sasl_xoauth2(raw, sizeof(raw), conf.user,
 		    pw) : sasl_oauthbearer(raw, sizeof(raw), conf.user,
-		    conf.host, conf.port, pw);
+		    s->rt.host, s->rt.port, pw);
 		code = auth_line(s, m == AUTH_XOAUTH2 ? "AUTH XOAUTH2" :
 		    "AUTH OAUTHBEARER", raw, n, err, errlen);
 		/*
@@ -674,18 +699,26 @@ authenticate(struct smtp *s, enum smtp_fail *cls, char *err, size_t errlen)
 	return 0;
 }
 
-/* Connect to the first address of the smart host that answers. */
+/*
+ * Connect to the first address of the route's host that answers.  When
+ * the host is a domain without MX that has no address at all, there is
+ * nowhere to deliver: SMTP_PERM in *cls.
+ */
 static int
-connect_host(struct smtp *s, char *err, size_t errlen)
+connect_host(struct smtp *s, enum smtp_fail *cls, char *err, size_t errlen)
 {
 	struct hostaddr addrs[HOST_ADDRS_MAX];
 	char tried[ERR_MAX] = "";
+	const char *host = s->rt.host;
 	socklen_t sl;
 	int n, i, fd, e;
 
-	if ((n = dns_host(conf.host, conf.port, addrs, HOST_ADDRS_MAX, err,
-	    errlen)) == -1)
+	if ((n = dns_host(host, s->rt.port, addrs, HOST_ADDRS_MAX, err,
+	    errlen)) < 0) {
+		if (n == DNS_NONE && s->rt.implicit)
+			*cls = SMTP_PERM;
 		return -1;
+	}
 	for (i = 0; i < n; i++) {
 		fd = socket(addrs[i].ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC |
 		    SOCK_NONBLOCK, 0);
@@ -713,7 +746,7 @@ connect_host(struct smtp *s, char *err, size_t errlen)
 		}
 		if (e == 0) {
 			s->fd = fd;
-			snprintf(s->relay, sizeof(s->relay), "%s%s", conf.host,
+			snprintf(s->relay, sizeof(s->relay), "%s%s", host,
 			    addrs[i].text);
 			return 0;
 		}
@@ -726,41 +759,177 @@ next:
 		/* Said as it happens: the next address may well answer. */
 		if (i + 1 < n)
 			logmsg(LOG_INFO, "%s%s: %s; trying the next address",
-			    conf.host, addrs[i].text, e == ETIMEDOUT ?
+			    host, addrs[i].text, e == ETIMEDOUT ?
 			    "timed out" : strerror(e));
 	}
-	snprintf(err, errlen, "unable to connect to %s: %s", conf.host, tried);
+	snprintf(err, errlen, "unable to connect to %s: %s", host, tried);
 	return -1;
 }
 
 /*
- * Open a session with the smart host, ready for MAIL: connected, TLS on
- * as configured, authenticated when a user is set.  tls holds the trust
- * anchors (NULL only with tls off).  Returns the session, or NULL with
- * err and *cls set.
+ * Where sessions go, in the order to try them, at most max.
+ *
+ * host NAME: that host.  host auto: the SRV records of the user's domain
+ * (RFC 6186, RFC 8314), _submissions._tcp (implicit TLS) before
+ * _submission._tcp (STARTTLS), or only the one tls names.  The
+ * certificate must name the user's domain, since an SRV answer could
+ * come from anyone; the SRV target instead only when the answer was
+ * authenticated (AD, from a server trusted with "options trust-ad").
+ * host mx: the MX hosts of domain, each checked (with tls starttls)
+ * against its own name, which is all RFC 7672 leaves without DANE.
+ *
+ * Returns the count, or -1 with err and *cls set: SMTP_PERM when the
+ * domain takes no mail, SMTP_CONFIG when no SRV record names a host.
+ */
+static int
+routes(const char *domain, struct dest *rt, size_t max, enum smtp_fail *cls,
+    char *err, size_t errlen)
+{
+	struct dnsrr rr[ROUTES_MAX];
+	char name[DNS_NAME_MAX + 1], e[ERR_MAX];
+	size_t n = 0, k, lim = max < ROUTES_MAX ? max : ROUTES_MAX;
+	int i, got, secure, mode;
+
+	memset(rt, 0, max * sizeof(*rt));
+	*cls = SMTP_TEMP;
+	if (conf.route == ROUTE_HOST) {
+		if (conf.host == NULL) {
+			snprintf(err, errlen, "%s: no host set: outbox needs a "
+			    "smart host to relay to", conf.path);
+			*cls = SMTP_CONFIG;
+			return -1;
+		}
+		strlcpy(rt[0].host, conf.host, sizeof(rt[0].host));
+		strlcpy(rt[0].name, conf.host, sizeof(rt[0].name));
+		rt[0].port = conf.port;
+		rt[0].tls = conf.tls;
+		return 1;
+	}
+	if (conf.route == ROUTE_MX) {
+		if (domain[0] == '[') {	/* an address literal: no MX */
+			snprintf(name, sizeof(name), "%s", domain + 1 +
+			    (strncasecmp(domain + 1, "IPv6:", 5) == 0 ? 5 : 0));
+			name[strcspn(name, "]")] = '\0';
+			got = 1;
+			memset(&rr[0], 0, sizeof(rr[0]));
+			rr[0].type = DNS_A;
+			strlcpy(rr[0].target, name, sizeof(rr[0].target));
+		} else
+			got = dns_mx(domain, rr, lim, err, errlen);
+		if (got < 0) {
+			*cls = got == DNS_NONE ? SMTP_PERM : SMTP_TEMP;
+			return -1;
+		}
+		for (i = 0; i < got; i++) {
+			strlcpy(rt[n].host, rr[i].target, sizeof(rt[n].host));
+			strlcpy(rt[n].name, rr[i].target, sizeof(rt[n].name));
+			rt[n].port = conf.port;
+			rt[n].tls = conf.tls;
+			rt[n].implicit = rr[i].type == DNS_A;
+			step("route", "MX %d of %s: %s", rr[i].pref, domain,
+			    rr[i].target);
+			n++;
+		}
+		return (int)n;
+	}
+	domain = strrchr(conf.user, '@') + 1;
+	for (k = 0; k < 2; k++) {
+		mode = k == 0 ? TLS_IMPLICIT : TLS_STARTTLS;
+		if (conf.tls_set && conf.tls != (enum tlsmode)mode)
+			continue;
+		snprintf(name, sizeof(name), "_%s._tcp.%s", k == 0 ?
+		    "submissions" : "submission", domain);
+		if ((got = dns_srv(name, rr, lim - n, &secure, e,
+		    sizeof(e))) == -1) {
+			snprintf(err, errlen, "host auto: %s", e);
+			return -1;
+		}
+		for (i = 0; i < got; i++, n++) {
+			strlcpy(rt[n].host, rr[i].target, sizeof(rt[n].host));
+			strlcpy(rt[n].name, secure ? rr[i].target : domain,
+			    sizeof(rt[n].name));
+			rt[n].port = rr[i].port;
+			rt[n].tls = (enum tlsmode)mode;
+			step("route", "%s: %s port %d, %s; the certificate must "
+			    "name %s%s", name, rt[n].host, rt[n].port, k == 0 ?
+			    "tls" : "starttls", rt[n].name, secure ?
+			    " (the answer was authenticated)" : "");
+		}
+	}
+	if (n == 0) {
+		snprintf(err, errlen, "host auto: %s has no SRV record "
+		    "_submissions._tcp or _submission._tcp%s%s; set host",
+		    domain, conf.tls_set ? " for tls " : "", conf.tls_set ?
+		    (conf.tls == TLS_IMPLICIT ? "tls" : "starttls") : "");
+		*cls = SMTP_CONFIG;
+		return -1;
+	}
+	return (int)n;
+}
+
+/*
+ * Open a session ready for MAIL, with the smart host or, for host mx,
+ * with an MX host of domain: the routes are tried in turn until one
+ * gets as far: connected, TLS on as its route says, authenticated when
+ * a user is set.  With opportunistic TLS a failed handshake is tried
+ * once more without TLS (RFC 7435), as the route allowed it all along.
+ * tls holds the trust anchors (NULL only with tls off).  Returns the
+ * session, or NULL with err and *cls set.
  */
 struct smtp *
-smtp_open(struct tls *tls, enum smtp_fail *cls, char *err, size_t errlen)
+smtp_open(struct tls *tls, const char *domain, enum smtp_fail *cls, char *err,
+    size_t errlen)
+{
+	struct dest rt[ROUTES_MAX];
+	struct smtp *s = NULL;
+	char e[ERR_MAX];
+	size_t used = 0;
+	int n, i;
+
+	stage_now = "host";
+	if ((n = routes(domain, rt, ROUTES_MAX, cls, err, errlen)) == -1)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		if ((s = session(tls, &rt[i], cls, e, sizeof(e))) != NULL)
+			return s;
+		/* The credentials, the configuration: no other host helps. */
+		if (*cls != SMTP_TEMP) {
+			snprintf(err, errlen, "%s", e);
+			return NULL;
+		}
+		snprintf(err + used, errlen - used, "%s%s", used ? "; " : "", e);
+		used = strlen(err);
+		if (rt[i].tls == TLS_MAY && strcmp(stage_now, "tls") == 0) {
+			logmsg(LOG_NOTICE, "%s; trying it again without TLS", e);
+			rt[i].tls = TLS_OFF;
+			i--;
+			continue;
+		}
+		if (i + 1 < n)
+			logmsg(LOG_INFO, "%s; trying the next host", e);
+	}
+	return NULL;
+}
+
+/* One session along one route: see smtp_open(). */
+static struct smtp *
+session(struct tls *tls, const struct dest *rt, enum smtp_fail *cls,
+    char *err, size_t errlen)
 {
 	struct smtp *s;
 	int code;
 
 	*cls = SMTP_TEMP;
 	stage_now = "host";
-	if (conf.host == NULL) {
-		snprintf(err, errlen, "%s: no host set: outbox needs a smart "
-		    "host to relay to", conf.path);
-		*cls = SMTP_CONFIG;
-		return NULL;
-	}
 	s = xcalloc(1, sizeof(*s));
+	s->rt = *rt;
 	s->fd = -1;
 	s->end = deadline_in(SESSION_MAX);
-	if (connect_host(s, err, errlen) == -1)
+	if (connect_host(s, cls, err, errlen) == -1)
 		goto fail;
 	step("connect", "%s: ok", s->relay);
 	io_plain(&s->io, &s->fd);
-	if (conf.tls == TLS_IMPLICIT && handshake(s, tls, err, errlen) == -1)
+	if (rt->tls == TLS_IMPLICIT && handshake(s, tls, err, errlen) == -1)
 		goto fail;
 	stage_now = "greeting";
 	if ((code = reply(s, TMO_GREETING, 0, err, errlen)) == -1)
@@ -774,10 +943,11 @@ smtp_open(struct tls *tls, enum smtp_fail *cls, char *err, size_t errlen)
 	stage_now = "ehlo";
 	if (hello(s, err, errlen) == -1)
 		goto quit;
-	if (conf.tls == TLS_STARTTLS && starttls(s, tls, err, errlen) == -1)
+	if ((rt->tls == TLS_STARTTLS || rt->tls == TLS_MAY) &&
+	    starttls(s, tls, err, errlen) == -1)
 		goto quit;
 	if ((conf.user != NULL || conf.tls_cert != NULL) &&
-	    authenticate(s, cls, err, errlen) == -1)
+	    conf.route != ROUTE_MX && authenticate(s, cls, err, errlen) == -1)
 		goto quit;
 	return s;
 quit:
@@ -802,6 +972,9 @@ static const struct {
 	    "(or set pin), and tls_cert and tls_key a PEM certificate and its "
 	    "key" },
 	{ "host", "no host", "add a line \"host smtp.example.com\"" },
+	{ "host", "no SRV record", "set host to the provider's submission "
+	    "server, or publish _submissions._tcp or _submission._tcp SRV "
+	    "records for the domain (RFC 6186)" },
 	{ "host", "unable to connect", "check host and port: 587 is for tls "
 	    "starttls, 465 for tls tls; a firewall may block the port" },
 	{ "host", "", "check host in the configuration, and that this machine "
@@ -884,6 +1057,9 @@ smtp_check(void)
 	else {
 		if (conf.tls == TLS_OFF)
 			step("trust", "none: tls off");
+		else if (conf.tls == TLS_MAY)
+			step("trust", "none: STARTTLS when offered, and the "
+			    "certificate is not checked");
 		else if (conf.npins > 0)
 			step("trust", "%zu pin%s; no CA is consulted", conf.npins,
 			    conf.npins == 1 ? "" : "s");
@@ -893,18 +1069,34 @@ smtp_check(void)
 			    conf.cafile : "", conf.cafile && conf.capath ?
 			    " and " : "", conf.capath ? "capath " : "",
 			    conf.capath ? conf.capath : "");
-		step("host", "%s port %d, %s", conf.host ? conf.host : "(none)",
-		    conf.port, conf.tls == TLS_IMPLICIT ? "tls (implicit)" :
-		    conf.tls == TLS_STARTTLS ? "starttls" : "plaintext");
-		s = smtp_open(tls, &cls, err, sizeof(err));
+		if (conf.route == ROUTE_MX) {
+			step("host", "mx: each recipient domain's MX hosts, "
+			    "port %d, %s", conf.port, conf.tls == TLS_MAY ?
+			    "STARTTLS when offered, unverified" : conf.tls ==
+			    TLS_STARTTLS ? "starttls" : "plaintext");
+			tls_free(tls);
+			report = NULL;
+			printf("ok: nothing more to check before there is a "
+			    "recipient; nothing was sent\n");
+			return EX_OK;
+		}
+		if (conf.route == ROUTE_AUTO)
+			step("host", "auto: the SRV records of %s",
+			    strrchr(conf.user, '@') + 1);
+		else
+			step("host", "%s port %d, %s", conf.host ? conf.host :
+			    "(none)", conf.port, conf.tls == TLS_IMPLICIT ?
+			    "tls (implicit)" : conf.tls == TLS_STARTTLS ?
+			    "starttls" : "plaintext");
+		s = smtp_open(tls, NULL, &cls, err, sizeof(err));
 	}
 	if (s != NULL) {
+		printf("ok: %s accepts this configuration; nothing was sent\n",
+		    s->rt.host);
 		smtp_close(s);
 		tls_free(tls);
 		report = NULL;
 		show_tls = NULL;
-		printf("ok: %s accepts this configuration; nothing was sent\n",
-		    conf.host);
 		return EX_OK;
 	}
 	if (show_tls != NULL)
@@ -930,14 +1122,14 @@ smtp_relay(struct smtp *s)
 	return s->relay;
 }
 
-/* Mark the recipients in state R_PENDING and flagged in acc. */
+/* Mark the recipients WANTED here and flagged in acc. */
 static void
 verdict(struct qmsg *m, const char *acc, int code, const char *text)
 {
 	size_t i;
 
 	for (i = 0; i < m->nrcpt; i++) {
-		if (m->rcpt[i].state != R_PENDING || (acc && !acc[i]))
+		if (!WANTED(&m->rcpt[i]) || (acc && !acc[i]))
 			continue;
 		strlcpy(m->rcpt[i].text, text, sizeof(m->rcpt[i].text));
 		if (code / 100 == 2)
@@ -1068,7 +1260,7 @@ smtp_send(struct smtp *s, struct qmsg *m, char *err, size_t errlen)
 
 	acc = xcalloc(m->nrcpt, 1);
 	for (i = 0; i < m->nrcpt; i++)
-		nrcpt += m->rcpt[i].state == R_PENDING;
+		nrcpt += WANTED(&m->rcpt[i]);
 	/* Commands in order: [RSET] MAIL RCPT... DATA, numbered 0.. */
 	k = (s->sent++ > 0 ? 1 : 0);
 	while (next < k + 2 + nrcpt) {
@@ -1089,7 +1281,7 @@ smtp_send(struct smtp *s, struct qmsg *m, char *err, size_t errlen)
 				kind = K_DATA;
 			if (kind == K_RCPT) {
 				/* The next pending recipient. */
-				for (r = rnext; m->rcpt[r].state != R_PENDING; r++)
+				for (r = rnext; !WANTED(&m->rcpt[r]); r++)
 					;
 				rnext = r + 1;
 			}

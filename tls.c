@@ -14,7 +14,9 @@
  * to name what failed (expired or not yet valid, for which name) and
  * for -bC, matches a host given as an address against the iPAddress
  * names, which BearSSL does not, and replaces the whole CA check with a
- * comparison of key hashes when pins are configured.
+ * comparison of key hashes when pins are configured.  For opportunistic
+ * STARTTLS (host mx, RFC 7435) it checks nothing and takes the key the
+ * certificate holds: encryption against a passive listener, no more.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -63,6 +65,7 @@ struct tls {
 	unsigned char		 ip[16];
 	size_t			 iplen;
 	const char		*host;
+	int			 verify;	/* V_CA, V_PIN or V_NONE */
 	int			 verr;		/* vwhy says why the chain failed */
 	char			 vwhy[ERR_MAX];
 
@@ -73,6 +76,11 @@ struct tls {
 	unsigned char		 first[48];	/* the server's first bytes */
 	size_t			 nfirst;
 };
+
+/* What a handshake checks of the server's certificate. */
+#define V_CA	0	/* chain to an anchor, dates, name */
+#define V_PIN	1	/* the key against the pins, nothing else */
+#define V_NONE	2	/* nothing: opportunistic TLS */
 
 #define TLS_OF(ctx) \
 	((struct tls *)(void *)((char *)(ctx) - offsetof(struct tls, checker)))
@@ -387,8 +395,9 @@ load_client(struct tls *t, char *err, size_t errlen)
 /*
  * What every session needs, from the configuration: the key pins, or
  * else the trust anchors of cafile and capath; the client certificate.
- * Zero anchors is an error: there is no mode without verification.
- * Returns the new context, or NULL with err set.
+ * Zero anchors is an error, but for opportunistic TLS (tls may, for
+ * host mx), which loads none: it verifies nothing.  Returns the new
+ * context, or NULL with err set.
  */
 struct tls *
 tls_new(char *err, size_t errlen)
@@ -398,6 +407,8 @@ tls_new(char *err, size_t errlen)
 
 	t = xcalloc(1, sizeof(*t));
 	t->fd = -1;
+	if (conf.tls == TLS_MAY)
+		goto client;
 	if (conf.npins == 0 && conf.cafile != NULL) {
 		if ((fd = open(conf.cafile, O_RDONLY | O_CLOEXEC)) == -1) {
 			snprintf(err, errlen, "unable to open cafile %s: %s",
@@ -424,6 +435,7 @@ tls_new(char *err, size_t errlen)
 			    "be decoded)", errlen);
 		goto fail;
 	}
+client:
 	if (conf.tls_cert != NULL && load_client(t, err, errlen) == -1)
 		goto fail;
 	return t;
@@ -498,7 +510,7 @@ check_start_chain(const br_x509_class **ctx, const char *server_name)
 	chain_clear(t);
 	t->verr = 0;
 	br_x509_decoder_init(&t->ee, NULL, NULL);
-	if (conf.npins == 0)
+	if (t->verify == V_CA)
 		t->xc.vtable->start_chain(&t->xc.vtable, server_name);
 }
 
@@ -514,7 +526,7 @@ check_start_cert(const br_x509_class **ctx, uint32_t length)
 		c->cap = length;
 		c->len = 0;
 	}
-	if (conf.npins == 0)
+	if (t->verify == V_CA)
 		t->xc.vtable->start_cert(&t->xc.vtable, length);
 }
 
@@ -530,7 +542,7 @@ check_append(const br_x509_class **ctx, const unsigned char *buf, size_t len)
 	}
 	if (t->ncert == 0)
 		br_x509_decoder_push(&t->ee, buf, len);
-	if (conf.npins == 0)
+	if (t->verify == V_CA)
 		t->xc.vtable->append(&t->xc.vtable, buf, len);
 }
 
@@ -539,7 +551,7 @@ check_end_cert(const br_x509_class **ctx)
 {
 	struct tls *t = TLS_OF(ctx);
 
-	if (conf.npins == 0)
+	if (t->verify == V_CA)
 		t->xc.vtable->end_cert(&t->xc.vtable);
 	t->ncert++;
 }
@@ -556,14 +568,17 @@ check_end_chain(const br_x509_class **ctx)
 	int ok;
 
 	ok = chain_cert(t, 0, &ci) == 0;
-	if (conf.npins > 0) {
+	if (t->verify != V_CA) {
 		/* The key is the trust: no CA, name or date to check. */
 		if (!ok || br_x509_decoder_get_pkey(&t->ee) == NULL) {
 			t->verr = 1;
 			snprintf(t->vwhy, sizeof(t->vwhy), "the server's "
-			    "certificate cannot be read, so no pin can match");
+			    "certificate cannot be read%s", t->verify == V_PIN ?
+			    ", so no pin can match" : "");
 			return BR_ERR_X509_NOT_TRUSTED;
 		}
+		if (t->verify == V_NONE)
+			return 0;
 		spki_pin(&ci, h);
 		for (i = 0; i < conf.npins; i++)
 			if (memcmp(conf.pins[i], h, sizeof(h)) == 0)
@@ -588,7 +603,7 @@ check_get_pkey(const br_x509_class *const *ctx, unsigned *usages)
 {
 	struct tls *t = TLS_OF(ctx);
 
-	if (conf.npins == 0)
+	if (t->verify == V_CA)
 		return t->xc.vtable->get_pkey(&t->xc.vtable, usages);
 	if (usages != NULL)
 		*usages = BR_KEYTYPE_KEYX | BR_KEYTYPE_SIGN;
@@ -1018,17 +1033,20 @@ tls_clock(time_t now, char *err, size_t errlen)
 
 /*
  * Handshake on the connected socket fd as a client of host, which is
- * sent as SNI and checked against the certificate's names; a host that
- * is an address is not sent (RFC 6066 3) and is matched against the
- * iPAddress names instead.  Returns 0, or -1 with err set.
+ * sent as SNI and, when verify is set, checked against the certificate's
+ * names (or the pins replace the check); a host that is an address is
+ * not sent (RFC 6066 3) and is matched against the iPAddress names
+ * instead.  Without verify the certificate is not checked at all.
+ * Returns 0, or -1 with err set.
  */
 int
-tls_handshake(struct tls *t, int fd, const char *host, int64_t deadline,
-    char *err, size_t errlen)
+tls_handshake(struct tls *t, int fd, const char *host, int verify,
+    int64_t deadline, char *err, size_t errlen)
 {
 	unsigned char seed[32];
 
-	if (tls_clock(time(NULL), err, errlen) == -1)
+	t->verify = !verify ? V_NONE : conf.npins > 0 ? V_PIN : V_CA;
+	if (t->verify != V_NONE && tls_clock(time(NULL), err, errlen) == -1)
 		return -1;
 	t->fd = fd;
 	t->ioerr = t->eof = t->verr = t->asked = 0;

@@ -17,6 +17,15 @@ Usage:
       Exit 0 on an answer, 1 if none came within --wait (default 2 s).
       TYPE is A, AAAA, CNAME, MX, NS, SOA, TXT or a number.
 
+  dnstool.py adproxy --dir DIR --addr ADDR --upstream ADDR
+                     [--lifetime SECONDS]
+      Stands in for a validating resolver: each UDP query to port 53 of
+      ADDR goes to port 53 of the upstream (NSD) and its answer comes back
+      with the AD bit set, as a resolver says "DNSSEC checked this".  Logs
+      "udp NAME TYPE ad QUERY_AD" per query to DIR/log (QUERY_AD: whether
+      the query asked for AD) and writes DIR/pid once it listens.  UDP only;
+      it ends on SIGTERM or after its lifetime (default 60 s).
+
   dnstool.py silent --dir DIR --addr ADDR [--lifetime SECONDS]
       A name server that never answers.  It listens on UDP and TCP port
       53 of ADDR, writes DIR/pid (atomically) once both are open, and adds
@@ -37,7 +46,7 @@ import sys
 import time
 
 TYPES = {"A": 1, "NS": 2, "CNAME": 5, "SOA": 6, "MX": 15, "TXT": 16,
-         "AAAA": 28}
+         "AAAA": 28, "SRV": 33}
 NAMES = {v: k for k, v in TYPES.items()}
 
 
@@ -245,6 +254,46 @@ def cmd_silent(o):
     return 0
 
 
+def cmd_adproxy(o):
+    if not loopback(o.addr) or not loopback(o.upstream):
+        sys.exit("dnstool.py: addresses must be loopback")
+    os.makedirs(o.dir, exist_ok=True)
+    udp = socket.socket(family(o.addr), socket.SOCK_DGRAM)
+    udp.bind((o.addr, 53))
+    udp.settimeout(0.5)
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    signal.signal(signal.SIGINT, lambda *_: stop.append(1))
+    pid = os.path.join(o.dir, "pid")
+    with open(pid + ".tmp", "w") as f:
+        f.write("%d\n" % os.getpid())
+    os.rename(pid + ".tmp", pid)
+    end = time.monotonic() + o.lifetime
+    while not stop and time.monotonic() < end:
+        try:
+            msg, peer = udp.recvfrom(65535)
+        except socket.timeout:
+            continue
+        if len(msg) < 12:
+            continue
+        with open(os.path.join(o.dir, "log"), "a") as f:
+            f.write("udp %s %s ad %d\n" % (question(msg) +
+                                            ((msg[3] >> 5) & 1,)))
+        up = socket.socket(family(o.upstream), socket.SOCK_DGRAM)
+        up.settimeout(2.0)
+        try:
+            up.sendto(msg, (o.upstream, 53))
+            answer = up.recv(65535)
+        except OSError:
+            continue
+        finally:
+            up.close()
+        if len(answer) >= 12:
+            answer = answer[:3] + bytes([answer[3] | 0x20]) + answer[4:]
+            udp.sendto(answer, peer)
+    return 0
+
+
 def main():
     p = argparse.ArgumentParser(description="DNS helpers for outbox's tests")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -260,8 +309,14 @@ def main():
     s.add_argument("--dir", required=True)
     s.add_argument("--addr", required=True)
     s.add_argument("--lifetime", type=float, default=60.0)
+    a = sub.add_parser("adproxy")
+    a.add_argument("--dir", required=True)
+    a.add_argument("--addr", required=True)
+    a.add_argument("--upstream", required=True)
+    a.add_argument("--lifetime", type=float, default=60.0)
     o = p.parse_args()
-    return {"free": cmd_free, "query": cmd_query, "silent": cmd_silent}[o.cmd](o)
+    return {"free": cmd_free, "query": cmd_query, "silent": cmd_silent,
+            "adproxy": cmd_adproxy}[o.cmd](o)
 
 
 if __name__ == "__main__":

@@ -113,6 +113,8 @@ rsa='digitalSignature, keyEncipherment'
 	leaf leaf_localhost "$rsa" serverAuth DNS:localhost
 	leaf leaf_selfsigned "$rsa" serverAuth DNS:localhost self
 	leaf leaf_wrong "$rsa" serverAuth DNS:wrong.example
+	leaf leaf_domain "$rsa" serverAuth DNS:outbox.test
+	leaf leaf_target "$rsa" serverAuth DNS:mail.outbox.test
 	leaf leaf_ip "$rsa" serverAuth 'IP:127.0.0.1, IP:::1'
 	leaf leaf_ec digitalSignature serverAuth DNS:localhost
 	leaf client_rsa "$rsa" clientAuth
@@ -194,11 +196,17 @@ prekeys "$dir/ca.key" "$dir/server.key" "$dir/wrongname.key" \
 	"$work/otherca.key" "$dir/untrusted.key" "$dir/expired.key" \
 	"$dir/future.key" "$dir/selfsigned.key" "$work/inter.key" \
 	"$dir/chain.key" "$dir/ip.key" "$dir/clientca.key" "$dir/client.key" \
-	"$dir/clientbad.key"
+	"$dir/clientbad.key" "$dir/domain.key" "$dir/target.key"
 mkca   "$dir/ca.key" "$dir/ca.pem" "outbox test CA"
 mkleaf "$dir/server.key" "$dir/server.pem" localhost leaf_localhost \
 	"$dir/ca.pem" "$dir/ca.key"
 mkleaf "$dir/wrongname.key" "$dir/wrongname.pem" wrong.example leaf_wrong \
+	"$dir/ca.pem" "$dir/ca.key"
+# For SRV discovery (t_dns.sh): the mail domain, and the host its SRV
+# records name.
+mkleaf "$dir/domain.key" "$dir/domain.pem" outbox.test leaf_domain \
+	"$dir/ca.pem" "$dir/ca.key"
+mkleaf "$dir/target.key" "$dir/target.pem" mail.outbox.test leaf_target \
 	"$dir/ca.pem" "$dir/ca.key"
 # The second CA's key only lives in the scratch directory.
 mkca   "$work/otherca.key" "$dir/otherca.pem" "outbox other CA"
@@ -248,14 +256,15 @@ sign "$dir/clientec.pem" client_ec "$dir/clientca.pem" "$dir/clientca.key"
 mkleaf "$dir/clientbad.key" "$dir/clientbad.pem" "outbox client" client_rsa \
 	"$dir/otherca.pem" "$work/otherca.key"
 
-leaves="server wrongname untrusted expired future selfsigned chain ip ec"
+leaves="server wrongname untrusted expired future selfsigned chain ip ec \
+    domain target"
 for c in $leaves; do
 	pin "$dir/$c.pem" "$dir/$c.pin"
 done
 
 # Self-check: what should verify does, what should not does not, so a
 # broken openssl setup fails here rather than in a confusing test.
-for c in server wrongname ip ec; do
+for c in server wrongname ip ec domain target; do
 	ossl verify -CAfile "$dir/ca.pem" "$dir/$c.pem" ||
 		die "$c.pem does not verify against ca.pem"
 done
@@ -293,11 +302,12 @@ openssl x509 -in "$dir/ec.pem" -noout -text 2>/dev/null |
 	die "two leaves share a key"
 
 for f in ca server wrongname untrusted expired future selfsigned chain ip ec \
-    clientca client clientec clientbad; do
+    clientca client clientec clientbad domain target; do
 	chmod 0600 "$dir/$f.key" || die "chmod $f.key failed"
 done
 for f in ca server wrongname otherca untrusted expired future selfsigned \
-    inter chain chainleaf ip ec clientca client clientec clientbad; do
+    inter chain chainleaf ip ec clientca client clientec clientbad domain \
+    target; do
 	chmod 0644 "$dir/$f.pem" || die "chmod $f.pem failed"
 done
 for f in $leaves; do

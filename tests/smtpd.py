@@ -8,7 +8,7 @@ Usage:
            [--token TOKEN] [--scram-iterations N] [--scram-bad-signature]
            [--client-ca FILE [--require-client-cert]] [--tls13-only]
            [--auth-delay SECONDS] [--reject ADDR]... [--defer ADDR]...
-           [--lifetime SECONDS] [--size BYTES] [--bind ADDR]
+           [--lifetime SECONDS] [--size BYTES] [--bind ADDR] [--port N]
 
 AUTH (only with --auth; every mechanism checks USER:PASS or --token):
   --mechs LIST        comma-separated mechanisms offered once TLS is on (and,
@@ -38,8 +38,10 @@ TLS:
 
 Listening:
   --bind ADDR             the loopback address to listen on (default
-                          127.0.0.1), such as ::1 or 127.0.0.2; the port is
-                          still one the system picks
+                          127.0.0.1), such as ::1 or 127.0.0.2
+  --port N                the port (default 0: one the system picks), so
+                          that servers on several addresses can share one,
+                          as the MX hosts of a domain share port 25
 
 Files in DIR:
   pid, port      written (atomically) once the listener accepts connections
@@ -574,6 +576,7 @@ def parse_args():
     p.add_argument("--lifetime", type=float, default=120.0)
     p.add_argument("--size", type=int, default=33554432, metavar="BYTES")
     p.add_argument("--bind", default="127.0.0.1", metavar="ADDR")
+    p.add_argument("--port", type=int, default=0, metavar="N")
     o = p.parse_args()
     if o.tls is None:
         o.tls = "starttls" if o.cert else "none"
@@ -645,7 +648,7 @@ async def serve(opts):
 
     server = await loop.create_server(
         new_connection,
-        host=opts.bind, port=0,
+        host=opts.bind, port=opts.port,
         ssl=ctx if opts.tls == "implicit" else None,
         ssl_handshake_timeout=10 if opts.tls == "implicit" else None)
 

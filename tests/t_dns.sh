@@ -377,3 +377,222 @@ test_dns_no_resolv_conf() {
 	    "exit $rc in $(secs $ms) s;" \
 	    "$(sed -n 's/^ *last error: //p' "$T/out" | head -n 1)"
 }
+
+# mx_net: set MXNET to a prefix 127.25.X. whose addresses .1 to .3 have
+# nothing listening on the test's ports yet.
+mx_net() {
+	set -- $(od -An -N1 -tu1 /dev/urandom)
+	MXNET=127.25.$1.
+}
+
+# mx_config [key value]...: host mx, no AUTH, to port $PORT of each MX.
+mx_config() {
+	config "$@"
+	conf_del host user password
+	conf_add host mx
+}
+
+# mx_send ARGS...: queue a message from sender@one.outbox.test (-odq).
+mx_send() {
+	printf 'Subject: mx\n\nhi\n' |
+	    expect_exit 0 ob -odq -f sender@one.outbox.test "$@"
+}
+
+# env_with NAME RCPT...: the message of the server in $T/NAME whose
+# envelope has exactly these recipients (one transaction); its number.
+env_with() {
+	_n=$1; shift
+	for _e in "$T/$_n"/msg.*.env; do
+		[ -f "$_e" ] || continue
+		[ "$(grep -c '^rcpt ' "$_e")" = $# ] || continue
+		_all=1
+		for _r in "$@"; do
+			grep -q -x -F "rcpt $_r" "$_e" || _all=0
+		done
+		[ $_all = 1 ] && { _e=${_e%.env}; echo "${_e##*.}"; return 0; }
+	done
+	cat "$T/$_n"/msg.*.env >&2 2>/dev/null
+	fail "the server in $T/$_n got no message for exactly: $*"
+}
+
+# MX preference: the lowest first, the next when it does not answer.
+# The best MX has no server, so the second gets the message and the
+# third nothing; once the second is gone too, the third gets the next.
+test_dns_mx_preference() {
+	dns_ready
+	mx_net
+	start_smtpd b --bind "${MXNET}2"
+	start_smtpd c --bind "${MXNET}3" --port "$PORT"
+	zone ns outbox.test \
+	    'one IN MX 20 mx2' 'one IN MX 5 mx1' 'one IN MX 30 mx3' \
+	    "mx1 IN A ${MXNET}1" "mx2 IN A ${MXNET}2" "mx3 IN A ${MXNET}3"
+	start_nsd ns
+	resolv_conf "nameserver $NS" 'options timeout:1 attempts:2'
+	mx_config port "$PORT"
+	mx_send bob@one.outbox.test
+	expect_exit 0 ob -v -q
+	[ "$(count_msgs "$T/b")" = 1 ] || fail "MX 20 did not get the message"
+	[ "$(count_msgs "$T/c")" = 0 ] || fail "MX 30 got a message"
+	grep -q -F "mx1.outbox.test: [${MXNET}1]:$PORT: " "$T/err" ||
+	    fail "MX 5 was not tried first"
+	assert_grep '^tls no' "$T/b/msg.1.env"
+	kill "$(cat "$T/b/pid")"
+	mx_send carol@one.outbox.test
+	expect_exit 0 ob -q
+	[ "$(count_msgs "$T/c")" = 1 ] || fail "MX 30 did not get the message"
+	[ "$(queued)" = 0 ] || fail "queue not empty"
+}
+
+# Recipients grouped per domain, one transaction each: two for one
+# domain, one for another, one for a domain without MX (its A record is
+# used), and two that fail for good: a null MX (RFC 7505) and a domain
+# that does not exist.  Those two get one bounce, delivered too.
+test_dns_mx_domains() {
+	dns_ready
+	mx_net
+	start_smtpd a --bind "${MXNET}1"
+	start_smtpd b --bind "${MXNET}2" --port "$PORT"
+	zone ns outbox.test \
+	    'one IN MX 10 mx1' 'two IN MX 10 mx2' 'null IN MX 0 .' \
+	    "mx1 IN A ${MXNET}1" "mx2 IN A ${MXNET}2" "bare IN A ${MXNET}2"
+	start_nsd ns
+	resolv_conf "nameserver $NS" 'options timeout:1 attempts:2'
+	mx_config port "$PORT"
+	mx_send alice@one.outbox.test bob@two.outbox.test \
+	    carol@one.outbox.test dave@null.outbox.test erin@gone.outbox.test \
+	    frank@bare.outbox.test
+	expect_exit 0 ob -q
+	[ "$(queued)" = 0 ] || fail "queue not empty"
+	env_with a alice@one.outbox.test carol@one.outbox.test >/dev/null
+	env_with b bob@two.outbox.test >/dev/null
+	env_with b frank@bare.outbox.test >/dev/null
+	n=$(env_with a sender@one.outbox.test)
+	[ "$(count_msgs "$T/a")" = 2 ] && [ "$(count_msgs "$T/b")" = 2 ] ||
+	    fail "not two messages at each server"
+	grep -q 'dave@null.outbox.test' "$T/a/msg.$n" &&
+	    grep -q 'Status: 5.1.10' "$T/a/msg.$n" &&
+	    grep -q 'null (RFC 7505)' "$T/a/msg.$n" ||
+	    fail "the bounce does not give the null MX of dave"
+	grep -q 'erin@gone.outbox.test' "$T/a/msg.$n" &&
+	    grep -q 'Status: 5.1.2' "$T/a/msg.$n" &&
+	    grep -q 'does not exist (NXDOMAIN)' "$T/a/msg.$n" ||
+	    fail "the bounce does not give the missing domain of erin"
+	grep -q 'alice@one.outbox.test\|bob@two' "$T/a/msg.$n" &&
+	    fail "the bounce names recipients that got the message"
+	return 0
+}
+
+# STARTTLS with host mx: used when offered, with any certificate (this
+# one names localhost, not mx1.outbox.test); plaintext when not offered.
+# With tls starttls it is required and the certificate must name the MX
+# host: localhost's is refused, mail.outbox.test's taken.
+test_dns_mx_tls() {
+	dns_ready
+	mx_net
+	start_smtpd a --bind "${MXNET}1" --tls starttls \
+	    --cert "$CERTS/server.pem" --key "$CERTS/server.key"
+	start_smtpd b --bind "${MXNET}2" --port "$PORT"
+	start_smtpd c --bind "${MXNET}3" --port "$PORT" --tls starttls \
+	    --cert "$CERTS/target.pem" --key "$CERTS/target.key"
+	zone ns outbox.test 'one IN MX 10 mx1' 'two IN MX 10 mx2' \
+	    'three IN MX 10 mail' "mx1 IN A ${MXNET}1" "mx2 IN A ${MXNET}2" \
+	    "mail IN A ${MXNET}3"
+	start_nsd ns
+	resolv_conf "nameserver $NS" 'options timeout:1 attempts:2'
+	mx_config port "$PORT"
+	conf_del cafile
+	conf_add cafile /nonexistent/ca.pem
+	mx_send alice@one.outbox.test bob@two.outbox.test
+	expect_exit 0 ob -q
+	assert_grep '^tls yes' "$T/a/msg.1.env"
+	assert_grep '^tls no' "$T/b/msg.1.env"
+	mx_config port "$PORT" tls starttls cafile "$CERTS/ca.pem"
+	for n in a b; do
+		: >"$T/$n/log"
+		rm -f "$T/$n"/msg.*
+	done
+	mx_send alice@one.outbox.test
+	requeue_refused a "does not match the host name mx1.outbox.test"
+	unqueue
+	mx_send bob@two.outbox.test
+	requeue_refused b "does not offer STARTTLS"
+	unqueue
+	mx_send carol@three.outbox.test
+	expect_exit 0 ob -q
+	assert_grep '^tls yes' "$T/c/msg.1.env"
+}
+
+# SRV discovery (RFC 6186, RFC 8314): no host, a user that is an
+# address.  Both records exist: _submissions (implicit TLS) wins, its
+# lower priority first (a dead target at 0 is tried before the live one
+# at 10); the certificate names the mail domain, as it must when the
+# answer is not authenticated.  tls starttls takes _submission only.
+# -bC shows the routes; a domain without either record is a
+# configuration error.
+test_dns_srv() {
+	dns_ready
+	smart_host tls465 domain --tls implicit --auth alice@outbox.test:s3cret-Pa55
+	p465=$PORT
+	smart_host tls587 domain --auth alice@outbox.test:s3cret-Pa55
+	p587=$PORT
+	zone ns outbox.test 'mail IN A 127.0.0.1' 'dead IN A 127.0.0.2' \
+	    "_submissions._tcp IN SRV 10 1 $p465 mail" \
+	    "_submissions._tcp IN SRV 0 0 1 dead" \
+	    "_submission._tcp IN SRV 0 1 $p587 mail"
+	start_nsd ns
+	resolv_conf "nameserver $NS" 'options timeout:1 attempts:2'
+	config
+	conf_del host user port
+	conf_add user alice@outbox.test
+	printf 'Subject: srv\n\nhi\n' | expect_exit 0 ob -odq bob@example.net
+	expect_exit 0 ob -v -q
+	[ "$(count_msgs "$T/tls465")" = 1 ] || fail "_submissions was not used"
+	[ "$(count_msgs "$T/tls587")" = 0 ] || fail "_submission was used"
+	assert_grep '^auth alice@outbox.test' "$T/tls465/msg.1.env"
+	grep -q -F "dead.outbox.test: [127.0.0.2]:1: " "$T/err" ||
+	    fail "the target of priority 0 was not tried"
+	expect_exit 0 ob -bC
+	assert_grep "^route: _submissions._tcp.outbox.test: dead.outbox.test port 1, tls; the certificate must name outbox.test\$" "$T/out"
+	assert_grep "^route: _submission._tcp.outbox.test: mail.outbox.test port $p587, starttls" "$T/out"
+	assert_grep '^ok: ' "$T/out"
+	conf_add tls starttls
+	deliver_ok tls587
+	[ "$(count_msgs "$T/tls465")" = 1 ] || fail "_submissions was used"
+	conf_del tls user
+	conf_add user alice@none.outbox.test
+	conf_add host auto
+	expect_exit 78 ob -bC
+	assert_grep '^error: host auto: none.outbox.test has no SRV record' "$T/out"
+	assert_grep '^hint: .*RFC 6186' "$T/out"
+}
+
+# Which name the certificate must have: the SRV target's only when the
+# answer is authenticated.  The server's certificate names the target
+# mail.outbox.test alone.  Through a resolver that sets AD, it is still
+# refused without "options trust-ad" (the mail domain is checked); with
+# it, the query asks for AD and the target's name is what counts.
+test_dns_srv_name() {
+	dns_ready
+	smart_host s target --tls implicit --auth alice@outbox.test:s3cret-Pa55
+	zone ns outbox.test 'mail IN A 127.0.0.1' \
+	    "_submissions._tcp IN SRV 0 1 $PORT mail"
+	start_nsd ns
+	nsd_addr=$NS
+	dns_addr
+	mkdir -p "$T/ad"
+	dns_tool adproxy --dir "$T/ad" --addr "$NS" --upstream "$nsd_addr" \
+	    --lifetime 60 >"$T/ad/stdout" 2>&1 &
+	wait_file "$T/ad/pid"
+	config
+	conf_del host user port
+	conf_add user alice@outbox.test
+	resolv_conf "nameserver $nsd_addr" 'options timeout:1 attempts:2'
+	refused s "does not match the host name outbox.test: it is for DNS:mail.outbox.test"
+	resolv_conf "nameserver $NS" 'options timeout:1 attempts:2'
+	requeue_refused s "does not match the host name outbox.test"
+	assert_grep '_submissions._tcp.outbox.test. SRV ad 0' "$T/ad/log"
+	resolv_conf "nameserver $NS" 'options timeout:1 attempts:2 trust-ad'
+	expect_exit 0 ob -q
+	[ "$(count_msgs "$T/s")" = 1 ] || fail "not delivered with trust-ad"
+	assert_grep '_submissions._tcp.outbox.test. SRV ad 1' "$T/ad/log"
+}

@@ -2774,7 +2774,8 @@ test_dns(void)
 	struct resolvconf rc;
 	char name[300];
 	size_t i, n;
-	int r, rcode, tc;
+	int r, rcode;
+	unsigned tc;
 
 	for (i = 0; i < nitems(dns_cases); i++) {
 		r = dns_answer(dns_cases[i].msg, dns_cases[i].len, 0x1234,
@@ -2787,7 +2788,7 @@ test_dns(void)
 	report("dns_answer", "the A record's fields", r == 1 && rr[0].type ==
 	    DNS_A && rr[0].ttl == 60 && memcmp(rr[0].addr, "\300\000\002\007",
 	    4) == 0 && strcmp(rr[0].name, "mx.example.org") == 0 && rcode == 0 &&
-	    !tc ? NULL : why("r %d", r));
+	    !(tc & 0x0200) ? NULL : why("r %d", r));
 	r = dns_answer(dns_cases[15].msg, dns_cases[15].len, 0x1234,
 	    "mx.example.org", DNS_A, rr, nitems(rr), &rcode, &tc);
 	report("dns_answer", "the CNAME's target", r == 2 &&

@@ -22,7 +22,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct resolvconf rc;
 	char *text;
 	uint16_t id;
-	int rcode, tc;
+	int rcode;
+	unsigned tc;
 	size_t i;
 
 	if (size >= 2) {
