@@ -1985,9 +1985,9 @@ send_mx(struct qmsg *m, struct tls *tls, struct smtp **sp, char *cur,
 	size_t i, k;
 	int rc = EX_OK;
 
-	/* skip: 1 waits for its domain's turn, 2 had it. */
+	/* skip: 1 waits for its domain's turn; 2 had it, or needs none. */
 	for (i = 0; i < m->nrcpt; i++)
-		m->rcpt[i].skip = m->rcpt[i].state == R_PENDING;
+		m->rcpt[i].skip = m->rcpt[i].state == R_PENDING ? 1 : 2;
 	for (i = 0; i < m->nrcpt; i++) {
 		if (m->rcpt[i].skip != 1)
 			continue;
@@ -1996,6 +1996,8 @@ send_mx(struct qmsg *m, struct tls *tls, struct smtp **sp, char *cur,
 			strlcpy(m->rcpt[i].text, "5.1.3 no domain to deliver to "
 			    "(host mx)", sizeof(m->rcpt[i].text));
 			m->rcpt[i].skip = 2;
+			logmsg(LOG_WARNING, "%s: to=<%s>, status=bounced (%s)",
+			    m->id, m->rcpt[i].addr, m->rcpt[i].text);
 			continue;
 		}
 		/* This domain's turn: its recipients alone. */

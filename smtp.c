@@ -775,8 +775,10 @@ next:
  * certificate must name the user's domain, since an SRV answer could
  * come from anyone; the SRV target instead only when the answer was
  * authenticated (AD, from a server trusted with "options trust-ad").
- * host mx: the MX hosts of domain, each checked (with tls starttls)
- * against its own name, which is all RFC 7672 leaves without DANE.
+ * host mx: the MX hosts of domain; with tls starttls each certificate
+ * must name its MX host, a name from a DNS answer nothing authenticated:
+ * that stops a listener and a server without a valid certificate, not
+ * whoever can forge the MX answer.
  *
  * Returns the count, or -1 with err and *cls set: SMTP_PERM when the
  * domain takes no mail, SMTP_CONFIG when no SRV record names a host.

@@ -482,6 +482,32 @@ test_dns_mx_domains() {
 	return 0
 }
 
+# A domain whose MX cannot be reached: its recipient stays queued with
+# the reason, the other domain's is served.  The next run, once the MX
+# answers, sends to that recipient alone.
+test_dns_mx_down() {
+	dns_ready
+	mx_net
+	start_smtpd a --bind "${MXNET}1"
+	zone ns outbox.test 'one IN MX 10 mx1' 'two IN MX 10 mx2' \
+	    "mx1 IN A ${MXNET}1" "mx2 IN A ${MXNET}2"
+	start_nsd ns
+	resolv_conf "nameserver $NS" 'options timeout:1 attempts:2'
+	mx_config port "$PORT"
+	mx_send alice@one.outbox.test bob@two.outbox.test
+	expect_exit 75 ob -q
+	[ "$(count_msgs "$T/a")" = 1 ] || fail "one.outbox.test not served"
+	expect_exit 0 ob -bp
+	assert_grep '<alice@one.outbox.test>  sent' "$T/out"
+	assert_grep '<bob@two.outbox.test>  pending' "$T/out"
+	assert_grep "last error: unable to connect to mx2.outbox.test: \[${MXNET}2\]:$PORT" "$T/out"
+	start_smtpd b --bind "${MXNET}2" --port "$PORT"
+	expect_exit 0 ob -q
+	[ "$(queued)" = 0 ] || fail "queue not empty"
+	[ "$(count_msgs "$T/a")" = 1 ] || fail "alice got it twice"
+	env_with b bob@two.outbox.test >/dev/null
+}
+
 # STARTTLS with host mx: used when offered, with any certificate (this
 # one names localhost, not mx1.outbox.test); plaintext when not offered.
 # With tls starttls it is required and the certificate must name the MX

@@ -2803,6 +2803,36 @@ test_dns(void)
 			    DNS_A, rr, nitems(rr), &rcode, &tc);
 	report("dns_answer", "every truncation", NULL);
 
+	/* MX: preference and target, a compressed one and a null MX. */
+	{
+		static const unsigned char mx[] = { DNS_HDR(2), 2, 'm', 'x', 7,
+		    'e', 'x', 'a', 'm', 'p', 'l', 'e', 3, 'o', 'r', 'g', 0, 0,
+		    15, 0, 1, 0xc0, 12, 0, 15, 0, 1, 0, 0, 0, 60, 0, 6, 0, 10,
+		    1, 'a', 0xc0, 15, 0xc0, 12, 0, 15, 0, 1, 0, 0, 0, 60, 0, 3,
+		    0, 0, 0 };
+		static const unsigned char srv[] = { DNS_HDR(1), 2, 'm', 'x',
+		    7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 3, 'o', 'r', 'g', 0,
+		    0, 33, 0, 1, 0xc0, 12, 0, 33, 0, 1, 0, 0, 0, 60, 0, 10, 0,
+		    5, 0, 7, 2, 0x4b, 1, 's', 0xc0, 15 };
+
+		r = dns_answer(mx, sizeof(mx), 0x1234, "mx.example.org",
+		    DNS_MX, rr, nitems(rr), &rcode, &tc);
+		report("dns_answer", "MX records", r == 2 && rr[0].pref == 10 &&
+		    strcmp(rr[0].target, "a.example.org") == 0 &&
+		    rr[1].pref == 0 && rr[1].target[0] == '\0' ? NULL :
+		    why("r %d", r));
+		r = dns_answer(srv, sizeof(srv), 0x1234, "mx.example.org",
+		    DNS_SRV, rr, nitems(rr), &rcode, &tc);
+		report("dns_answer", "an SRV record", r == 1 &&
+		    rr[0].pref == 5 && rr[0].weight == 7 && rr[0].port == 587 &&
+		    strcmp(rr[0].target, "s.example.org") == 0 ? NULL :
+		    why("r %d", r));
+		r = dns_answer(srv, sizeof(srv) - 1, 0x1234, "mx.example.org",
+		    DNS_SRV, rr, nitems(rr), &rcode, &tc);
+		report("dns_answer", "an SRV target cut short", r == -1 ? NULL :
+		    why("r %d", r));
+	}
+
 	/* The query: labels, type, class, and what is not a name. */
 	n = dns_query(q, sizeof(q), 0xbeef, "mx.example.org", DNS_AAAA);
 	report("dns_query", "mx.example.org AAAA", n == 32 && q[0] == 0xbe &&
