@@ -157,9 +157,9 @@ set_defaults(void)
 	if (conf.route == ROUTE_MX && !conf.tls_set)
 		conf.tls = TLS_MAY;
 	if (conf.port == -1)
-		conf.port = conf.tls == TLS_IMPLICIT ? PORT_TLS :
-		    conf.tls == TLS_OFF || conf.tls == TLS_MAY ? PORT_PLAIN :
-		    conf.route == ROUTE_MX ? PORT_PLAIN : PORT_STARTTLS;
+		conf.port = conf.route == ROUTE_MX || conf.tls == TLS_OFF ?
+		    PORT_PLAIN : conf.tls == TLS_IMPLICIT ? PORT_TLS :
+		    PORT_STARTTLS;
 	/* Pins replace the CAs; capath alone is enough. */
 	if (conf.cafile == NULL && conf.capath == NULL && conf.npins == 0)
 		conf.cafile = xstrdup(PATH_CAFILE);
@@ -355,7 +355,8 @@ check_conf(const struct stat *st, char *err, size_t errlen)
 		return -1;
 	}
 	if (conf.route == ROUTE_AUTO && (conf.user == NULL ||
-	    strchr(conf.user, '@') == NULL)) {
+	    strchr(conf.user, '@') == NULL ||
+	    strrchr(conf.user, '@')[1] == '\0')) {
 		snprintf(err, errlen, "%s: host auto needs user to be a mail "
 		    "address: its domain's SRV records name the host", path);
 		return -1;

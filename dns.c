@@ -4,13 +4,17 @@
  * image, with no NSS module and no libc resolver in the way.
  *
  * It reads /etc/resolv.conf (nameserver, search, domain, and the
- * options ndots, timeout, attempts, rotate and trust-ad) and /etc/hosts, asks
- * over UDP from a fresh socket (a random port) with a random id, and
- * asks again over TCP when the answer is truncated.  An answer counts
+ * options ndots, timeout, attempts, rotate and trust-ad) and /etc/hosts,
+ * asks over UDP from a fresh socket (a random port) with a random id,
+ * and asks again over TCP when the answer is truncated.  An answer counts
  * only when its id, question and shape are right (RFC 1035, RFC 9267):
  * names at most 255 bytes, labels at most 63, compression pointers only
  * backwards, counts within the message.  Everything is bounded: the
  * tries, the time, the CNAME links followed.
+ *
+ * dns_host() gives a host's addresses; dns_mx() the hosts that take
+ * mail for a domain (RFC 5321 5.1, RFC 7505) and dns_srv() the servers
+ * an SRV name offers (RFC 2782), each in the order to try them.
  *
  * dns_answer() and dns_query() are pure functions of their input, for
  * the unit tests and the fuzz harness.

@@ -395,9 +395,9 @@ load_client(struct tls *t, char *err, size_t errlen)
 /*
  * What every session needs, from the configuration: the key pins, or
  * else the trust anchors of cafile and capath; the client certificate.
- * Zero anchors is an error, but for opportunistic TLS (tls may, for
- * host mx), which loads none: it verifies nothing.  Returns the new
- * context, or NULL with err set.
+ * Zero anchors is an error, but for the opportunistic TLS of host mx
+ * without a tls line, which loads none: it verifies nothing.  Returns
+ * the new context, or NULL with err set.
  */
 struct tls *
 tls_new(char *err, size_t errlen)
