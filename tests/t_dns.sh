@@ -622,3 +622,31 @@ test_dns_srv_name() {
 	[ "$(count_msgs "$T/s")" = 1 ] || fail "not delivered with trust-ad"
 	assert_grep '_submissions._tcp.outbox.test. SRV ad 1' "$T/ad/log"
 }
+
+# What host auto and host mx cannot be combined with: each an error
+# naming the file (exit 78) before anything is queued or sent.
+test_dns_route_config() {
+	while IFS='|' read -r keys text; do
+		config
+		conf_del host user password port
+		set -f
+		set -- $keys
+		set +f
+		while [ $# -ge 2 ]; do conf_add "$1" "$2"; shift 2; done
+		printf 'Subject: x\n\nhi\n' |
+		    expect_exit 78 ob -odq bob@example.net
+		grep -q -F -e "$T/outbox.conf: $text" "$T/err" || {
+			sed 's/^/    stderr: /' "$T/err" >&2
+			fail "$keys: not '$text'"
+		}
+		[ "$(queued)" = 0 ] || fail "$keys: a message was queued"
+	done <<'CASES'
+host auto port 587 user a@example.org password x|host auto takes the port and TLS from the SRV records; remove port
+host auto tls off user a@example.org password x auth_plaintext yes|host auto takes the port and TLS from the SRV records; tls off
+host auto user alice password x|host auto needs user to be a mail address
+host auto user alice@ password x|host auto needs user to be a mail address
+host mx user a@example.org password x|host mx delivers to port 25 of each domain's MX, which takes no AUTH
+host mx tls tls|host mx delivers to port 25 of each domain's MX, which has no implicit TLS
+host mx pin sha256//zJ56pq/aS5oJdRapTZNkBL6T3xjXQ9kRUSnEgH3K80g=|pin checks the certificate, which host mx does only with tls starttls
+CASES
+}
