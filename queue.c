@@ -1864,9 +1864,10 @@ queue_run(const char *only, const struct qsel *sel, int backoff)
 			continue;
 		}
 
-		if (conf.route == ROUTE_MX && (tls != NULL ||
-		    conf.tls == TLS_OFF || (tls = tls_new(err,
-		    sizeof(err))) != NULL)) {
+		if (conf.tls != TLS_OFF && tls == NULL &&
+		    (tls = tls_new(err, sizeof(err))) == NULL)
+			cls = SMTP_CONFIG;
+		else if (conf.route == ROUTE_MX) {
 			attempt(&m, NULL);
 			r = send_mx(&m, tls, &s, cur, sizeof(cur), &down, &downwhy);
 			left = settle(&m, &ids);
@@ -1878,11 +1879,7 @@ queue_run(const char *only, const struct qsel *sel, int backoff)
 			if (r == EX_CONFIG || left == -1)
 				break;
 			continue;
-		}
-		if (s == NULL && conf.tls != TLS_OFF && tls == NULL &&
-		    (tls = tls_new(err, sizeof(err))) == NULL)
-			cls = SMTP_CONFIG;
-		else if (s == NULL && auth_held(err, sizeof(err)))
+		} else if (s == NULL && auth_held(err, sizeof(err)))
 			cls = SMTP_TEMP;
 		else if (s == NULL) {
 			s = smtp_open(tls, NULL, &cls, err, sizeof(err));
@@ -1983,7 +1980,7 @@ send_mx(struct qmsg *m, struct tls *tls, struct smtp **sp, char *cur,
 	const char *dom, *d;
 	enum smtp_fail cls;
 	size_t i, k;
-	int rc = EX_OK;
+	int rc = EX_OK, r;
 
 	/* skip: 1 waits for its domain's turn; 2 had it, or needs none. */
 	for (i = 0; i < m->nrcpt; i++)
@@ -2009,10 +2006,7 @@ send_mx(struct qmsg *m, struct tls *tls, struct smtp **sp, char *cur,
 		for (k = 0; k < down->n; k++)
 			if (strcasecmp(down->v[k], dom) == 0)
 				break;
-		if (k < down->n)
-			escape(m->error, sizeof(m->error), downwhy->v[k],
-			    strlen(downwhy->v[k]));
-		else {
+		if (k == down->n) {
 			if (*sp != NULL && strcasecmp(cur, dom) != 0) {
 				smtp_close(*sp);
 				*sp = NULL;
@@ -2034,25 +2028,28 @@ send_mx(struct qmsg *m, struct tls *tls, struct smtp **sp, char *cur,
 					}
 				verdicts(m, dom);
 			} else if (*sp == NULL) {
-				addrlist_push(down, dom);
-				addrlist_push(downwhy, err);
-				escape(m->error, sizeof(m->error), err,
-				    strlen(err));
 				logmsg(cls == SMTP_CONFIG ? LOG_ERR : LOG_WARNING,
 				    "%s: deferred for %s: %s", m->id, dom, err);
 				if (cls == SMTP_CONFIG)
 					rc = EX_CONFIG;
-			} else if (smtp_send(*sp, m, err, sizeof(err)) == -1) {
-				verdicts(m, smtp_relay(*sp));
 				addrlist_push(down, dom);
 				addrlist_push(downwhy, err);
-				escape(m->error, sizeof(m->error), err,
-				    strlen(err));
-				smtp_close(*sp);
-				*sp = NULL;
-			} else
+			} else {
+				r = smtp_send(*sp, m, err, sizeof(err));
 				verdicts(m, smtp_relay(*sp));
+				if (r == -1) {
+					smtp_close(*sp);
+					*sp = NULL;
+					addrlist_push(down, dom);
+					addrlist_push(downwhy, err);
+				}
+			}
 		}
+		/* Unreachable, now or before in this run: say why. */
+		for (k = 0; k < down->n; k++)
+			if (strcasecmp(down->v[k], dom) == 0)
+				escape(m->error, sizeof(m->error), downwhy->v[k],
+				    strlen(downwhy->v[k]));
 		for (k = i; k < m->nrcpt; k++)
 			if (m->rcpt[k].skip == 0)
 				m->rcpt[k].skip = 2;

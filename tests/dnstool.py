@@ -195,14 +195,28 @@ def cmd_free(o):
     return 0
 
 
+def log_to(d, line):
+    with open(os.path.join(d, "log"), "a") as f:
+        f.write(line + "\n")
+
+
+def serving(d):
+    """Once listening: stop on SIGTERM or SIGINT, and say so in d/pid
+    (atomically).  Returns the list a signal appends to."""
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    signal.signal(signal.SIGINT, lambda *_: stop.append(1))
+    pid = os.path.join(d, "pid")
+    with open(pid + ".tmp", "w") as f:
+        f.write("%d\n" % os.getpid())
+    os.rename(pid + ".tmp", pid)
+    return stop
+
+
 def cmd_silent(o):
     if not loopback(o.addr):
         sys.exit("dnstool.py: %s is not a loopback address" % o.addr)
     os.makedirs(o.dir, exist_ok=True)
-
-    def log(line):
-        with open(os.path.join(o.dir, "log"), "a") as f:
-            f.write(line + "\n")
 
     udp = socket.socket(family(o.addr), socket.SOCK_DGRAM)
     udp.bind((o.addr, 53))
@@ -215,23 +229,17 @@ def cmd_silent(o):
     sel.register(tcp, selectors.EVENT_READ, "listen")
     pending = {}            # connection -> bytes read and not yet a query
 
-    stop = []
-    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
-    signal.signal(signal.SIGINT, lambda *_: stop.append(1))
-    pid = os.path.join(o.dir, "pid")
-    with open(pid + ".tmp", "w") as f:
-        f.write("%d\n" % os.getpid())
-    os.rename(pid + ".tmp", pid)
+    stop = serving(o.dir)
 
     end = time.monotonic() + o.lifetime
     while not stop and time.monotonic() < end:
         for key, _ in sel.select(min(0.5, max(0.0, end - time.monotonic()))):
             if key.data == "udp":
                 msg = udp.recv(65535)
-                log("udp %s %s" % question(msg))
+                log_to(o.dir, "udp %s %s" % question(msg))
             elif key.data == "listen":
                 conn, _ = tcp.accept()
-                log("tcp connect")
+                log_to(o.dir, "tcp connect")
                 pending[conn] = b""
                 sel.register(conn, selectors.EVENT_READ, "conn")
             else:
@@ -248,7 +256,7 @@ def cmd_silent(o):
                 buf = pending[conn] + data
                 while len(buf) >= 2 and len(buf) >= 2 + (buf[0] << 8 | buf[1]):
                     n = buf[0] << 8 | buf[1]
-                    log("tcp %s %s" % question(buf[2:2 + n]))
+                    log_to(o.dir, "tcp %s %s" % question(buf[2:2 + n]))
                     buf = buf[2 + n:]
                 pending[conn] = buf
     return 0
@@ -261,13 +269,7 @@ def cmd_adproxy(o):
     udp = socket.socket(family(o.addr), socket.SOCK_DGRAM)
     udp.bind((o.addr, 53))
     udp.settimeout(0.5)
-    stop = []
-    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
-    signal.signal(signal.SIGINT, lambda *_: stop.append(1))
-    pid = os.path.join(o.dir, "pid")
-    with open(pid + ".tmp", "w") as f:
-        f.write("%d\n" % os.getpid())
-    os.rename(pid + ".tmp", pid)
+    stop = serving(o.dir)
     end = time.monotonic() + o.lifetime
     while not stop and time.monotonic() < end:
         try:
@@ -276,9 +278,8 @@ def cmd_adproxy(o):
             continue
         if len(msg) < 12:
             continue
-        with open(os.path.join(o.dir, "log"), "a") as f:
-            f.write("udp %s %s ad %d\n" % (question(msg) +
-                                            ((msg[3] >> 5) & 1,)))
+        log_to(o.dir, "udp %s %s ad %d" % (question(msg) +
+                                          ((msg[3] >> 5) & 1,)))
         up = socket.socket(family(o.upstream), socket.SOCK_DGRAM)
         up.settimeout(2.0)
         try:
