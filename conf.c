@@ -47,7 +47,8 @@ static const char *const keys[] = {
 	"host", "port", "tls", "user", "password", "passwordfile", "auth",
 	"cafile", "helo", "from", "domain", "admin", "spool", "maxage",
 	"timeout", "deliver", "rewrite_from", "aliases", "backoff", "capath",
-	"pin", "tls_cert", "tls_key", "passwordeval", "auth_plaintext", NULL
+	"pin", "tls_cert", "tls_key", "passwordeval", "auth_plaintext",
+	"stage_timeout", NULL
 };
 
 /* The values of "auth", in the order of enum authmech. */
@@ -242,6 +243,13 @@ set_key(const char *k, char *v, char *why, size_t whylen)
 			return -1;
 		}
 		conf.timeout = (int)n;
+	} else if (strcmp(k, "stage_timeout") == 0) {
+		if (parse_number(v, 1, 3600, &n) == -1) {
+			snprintf(why, whylen, "bad stage_timeout \"%.64s\": want "
+			    "1-3600 seconds", v);
+			return -1;
+		}
+		conf.stage_timeout = (int)n;
 	} else if (strcmp(k, "deliver") == 0) {
 		static const char *const modes[] = { "foreground",
 		    "background", "queue", NULL };

@@ -86,6 +86,7 @@ struct conf {
 	int		 backoff;	/* whole runs skip messages backing off */
 	long long	 maxage;	/* seconds */
 	int		 timeout;	/* seconds */
+	int		 stage_timeout;	/* seconds; 0: RFC 5321's per stage */
 	char		 hostname[256];	/* this host's name */
 };
 extern struct conf conf;
@@ -173,12 +174,14 @@ void	io_plain(struct io *, int *);
  * Bounded line reader over a struct io.  io_getline() returns 1 with a
  * line (CRLF or LF stripped, NUL-terminated) of at most cap - 1 bytes,
  * 2 when the line was longer and its excess was skipped, 0 at a clean
- * end of stream, -1 with errno: EPROTO for a NUL byte, ETIMEDOUT, or the
- * transport's error.
+ * end of stream, -1 with errno: EPROTO for a NUL byte, EMSGSIZE when
+ * more than "left" bytes were taken (the caller sets it; each byte taken
+ * counts, skipped ones too), ETIMEDOUT, or the transport's error.
  */
 struct linebuf {
 	char	buf[4096];
 	size_t	off, len;
+	size_t	left;		/* bytes the caller allows io_getline to take */
 };
 int	io_getline(struct io *, struct linebuf *, int64_t, char *, size_t,
 	    size_t *);

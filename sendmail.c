@@ -769,7 +769,7 @@ verify(int nargs, char **args)
 int
 main(int argc, char **argv)
 {
-	struct opts o;
+	static struct opts o;	/* lives as long as the process */
 	char err[ERR_MAX];
 	const char *prog, *path, *env;
 	int first, i, rc;

@@ -11,6 +11,8 @@
  */
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <ctype.h>
 #include <errno.h>
@@ -71,6 +73,7 @@ struct smtp {
 	long long	 sizemax;	/* SIZE limit announced; 0: none */
 	int		 sent;		/* transactions so far */
 	int		 dead;		/* the connection failed: no QUIT */
+	int		 bye;		/* the server said 421: it is closing */
 	int64_t		 end;		/* the whole session's deadline (S-1) */
 	int		 code;		/* last reply */
 	char		 text[REPLY_TEXT_MAX];
@@ -98,6 +101,8 @@ static int	authenticate(struct smtp *, enum smtp_fail *, char *, size_t);
 static int	send_body(struct smtp *, struct qmsg *, char *, size_t);
 static int	out_flush(struct smtp *, char *, size_t);
 static void	io_failed(struct smtp *, const char *, char *, size_t);
+static int	rfc_tmo(int);
+static int	gone(struct smtp *, char *, size_t);
 static int	auth_line(struct smtp *, const char *, const void *, size_t,
 		    char *, size_t);
 static int	auth_pick(struct smtp *, enum authmech *, char *, size_t);
@@ -124,6 +129,28 @@ stage(struct smtp *s, int seconds)
 	int64_t d = deadline_in(seconds);
 
 	return d < s->end ? d : s->end;
+}
+
+/* A stage's RFC 5321 4.5.3.2 limit, unless stage_timeout replaces it. */
+static int
+rfc_tmo(int seconds)
+{
+	return conf.stage_timeout > 0 ? conf.stage_timeout : seconds;
+}
+
+/*
+ * After a 421 (RFC 5321 3.8) the server closes the connection: nothing
+ * more is sent or read, and what is left is a temporary failure with the
+ * server's words.  Returns -1 with err set then, 0 otherwise.
+ */
+static int
+gone(struct smtp *s, char *err, size_t errlen)
+{
+	if (!s->bye)
+		return 0;
+	snprintf(err, errlen, "%s: the server closed the session: %s",
+	    s->relay, s->text);
+	return -1;
 }
 
 /* A read or write failed: say what and why, naming the TLS cause. */
@@ -158,24 +185,27 @@ reply(struct smtp *s, int tmo, int flags, char *err, size_t errlen)
 {
 	char line[REPLY_LINE_MAX + 1], show[81];
 	int64_t deadline = stage(s, tmo);
-	size_t len, total = 0, tl = 0;
+	size_t len, tl = 0;
 	int r, lines = 0, code = 0, c;
 
+	if (gone(s, err, errlen) == -1)
+		return -1;
 	s->text[0] = '\0';
+	s->lb.left = REPLY_MAX;		/* skipped bytes count too */
 	for (;;) {
 		r = io_getline(&s->io, &s->lb, deadline, line, sizeof(line), &len);
 		if (r == 0)
 			errno = ECONNRESET;
-		if (r <= 0) {
+		if (r < 0 && errno == EMSGSIZE)
+			lines = REPLY_LINES_MAX;
+		else if (r <= 0) {
 			io_failed(s, "reading the reply", err, errlen);
 			return -1;
-		}
-		if (verbose && s->authing && strncmp(line, "334", 3) == 0)
+		} else if (verbose && s->authing && strncmp(line, "334", 3) == 0)
 			fprintf(stderr, "<<< 334 <redacted>\n");
 		else if (verbose)
 			fprintf(stderr, "<<< %s%s\n", line, r == 2 ? "..." : "");
-		total += len;
-		if (++lines > REPLY_LINES_MAX || total > REPLY_MAX) {
+		if (++lines > REPLY_LINES_MAX) {
 			snprintf(err, errlen, "%s: reply longer than %d lines or "
 			    "%d bytes", s->relay, REPLY_LINES_MAX, REPLY_MAX);
 			s->dead = 1;
@@ -220,6 +250,8 @@ reply(struct smtp *s, int tmo, int flags, char *err, size_t errlen)
 		return -1;
 	}
 	s->code = code;
+	if (code == 421)
+		s->bye = s->dead = 1;
 	return code;
 bad:
 	escape(show, sizeof(show), line, len);
@@ -242,6 +274,8 @@ command(struct smtp *s, int tmo, int flags, char *err, size_t errlen,
 	va_list ap;
 	int n;
 
+	if (gone(s, err, errlen) == -1)
+		return -1;
 	va_start(ap, fmt);
 	n = vsnprintf(buf, sizeof(buf) - 2, fmt, ap);
 	va_end(ap);
@@ -447,6 +481,8 @@ auth_line(struct smtp *s, const char *verb, const void *raw, size_t len,
 	size_t n = 0, b;
 	int code;
 
+	if (gone(s, err, errlen) == -1)
+		return -1;
 	if (verb != NULL)
 		n = (size_t)snprintf(line, sizeof(line), "%s%s", verb,
 		    raw != NULL ? " " : "");
@@ -745,6 +781,14 @@ connect_host(struct smtp *s, enum smtp_fail *cls, char *err, size_t errlen)
 			}
 		}
 		if (e == 0) {
+			/*
+			 * Every write is a whole command group, TLS flight or
+			 * data block, and a reply is awaited after each: Nagle
+			 * would hold the last segment for the server's delayed
+			 * ACK, up to 40 ms a round.
+			 */
+			(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1},
+			    sizeof(int));
 			s->fd = fd;
 			snprintf(s->relay, sizeof(s->relay), "%s%s", host,
 			    addrs[i].text);
@@ -934,7 +978,7 @@ session(struct tls *tls, const struct dest *rt, enum smtp_fail *cls,
 	if (rt->tls == TLS_IMPLICIT && handshake(s, tls, err, errlen) == -1)
 		goto fail;
 	stage_now = "greeting";
-	if ((code = reply(s, TMO_GREETING, 0, err, errlen)) == -1)
+	if ((code = reply(s, rfc_tmo(TMO_GREETING), 0, err, errlen)) == -1)
 		goto fail;
 	if (code != 220) {
 		snprintf(err, errlen, "%s: server refused the session: %s",
@@ -1311,9 +1355,10 @@ smtp_send(struct smtp *s, struct qmsg *m, char *err, size_t errlen)
 		/* The replies, in order. */
 		for (i = 0; i < nb; i++) {
 			flags = i + 1 < nb ? C_MORE : 0;
-			tmo = batch[i].kind == K_MAIL ? TMO_MAIL :
-			    batch[i].kind == K_RCPT ? TMO_RCPT :
-			    batch[i].kind == K_DATA ? TMO_DATA : conf.timeout;
+			tmo = batch[i].kind == K_MAIL ? rfc_tmo(TMO_MAIL) :
+			    batch[i].kind == K_RCPT ? rfc_tmo(TMO_RCPT) :
+			    batch[i].kind == K_DATA ? rfc_tmo(TMO_DATA) :
+			    conf.timeout;
 			if ((code = reply(s, tmo, flags, err, errlen)) == -1)
 				goto out;
 			switch (batch[i].kind) {
@@ -1359,14 +1404,14 @@ smtp_send(struct smtp *s, struct qmsg *m, char *err, size_t errlen)
 		memcpy(s->out, ".\r\n", 3);
 		s->olen = 3;
 		if (out_flush(s, err, errlen) == 0 &&
-		    reply(s, TMO_DOT, 0, err, errlen) != -1)
+		    reply(s, rfc_tmo(TMO_DOT), 0, err, errlen) != -1)
 			rc = 0;
 		goto out;
 	}
 	queue_sending(m);
 	if (send_body(s, m, err, errlen) == -1)
 		goto out;
-	if ((code = reply(s, TMO_DOT, 0, err, errlen)) == -1) {
+	if ((code = reply(s, rfc_tmo(TMO_DOT), 0, err, errlen)) == -1) {
 		/* The server may have taken it: RFC 5321 6.1 accepts the risk. */
 		logmsg(LOG_WARNING, "%s: connection lost after the final dot; "
 		    "will retry, possible duplicate: %s", m->id, err);
@@ -1376,14 +1421,19 @@ smtp_send(struct smtp *s, struct qmsg *m, char *err, size_t errlen)
 	rc = 0;
 out:
 	free(acc);
+	/* A 421 anywhere ends the session, whatever the recipients got. */
+	if (rc == 0 && gone(s, err, errlen) == -1)
+		rc = -1;
 	return rc;
 }
 
 static int
 out_flush(struct smtp *s, char *err, size_t errlen)
 {
+	if (gone(s, err, errlen) == -1)
+		return -1;
 	if (s->olen && s->io.write(s->io.ctx, s->out, s->olen,
-	    stage(s, TMO_BLOCK)) == -1) {
+	    stage(s, rfc_tmo(TMO_BLOCK))) == -1) {
 		io_failed(s, "sending the message", err, errlen);
 		return -1;
 	}
@@ -1451,6 +1501,22 @@ send_body(struct smtp *s, struct qmsg *m, char *err, size_t errlen)
 	if (verbose)
 		fprintf(stderr, ">>> (%lld bytes of message)\n>>> .\n",
 		    m->body_len);
+	/*
+	 * A server says nothing between 354 and the final dot.  Whatever
+	 * it sent is a reply out of turn, to something else or to data not
+	 * yet seen, and the dot would have it taken as the message's: the
+	 * dot is not sent, and the message stays queued.
+	 */
+	if (linebuf_pending(&s->lb) > 0 ||
+	    recv(s->fd, buf, 1, MSG_PEEK | MSG_DONTWAIT) == 1) {
+		s->dead = 1;
+		if (reply(s, conf.timeout, 0, err, errlen) == -1)
+			return -1;
+		snprintf(err, errlen, "%s: protocol error: reply \"%.80s\" "
+		    "before the end of the message; the final dot was not sent",
+		    s->relay, s->text);
+		return -1;
+	}
 	memcpy(s->out + s->olen, ".\r\n", 3);
 	s->olen += 3;
 	return out_flush(s, err, errlen);

@@ -436,6 +436,11 @@ io_getline(struct io *io, struct linebuf *lb, int64_t deadline, char *line,
 			lb->off = 0;
 			lb->len = (size_t)r;
 		}
+		if (lb->left == 0) {
+			errno = EMSGSIZE;
+			return -1;
+		}
+		lb->left--;
 		c = lb->buf[lb->off++];
 		if (c == '\0') {
 			errno = EPROTO;

@@ -11,6 +11,8 @@ for each, then exits.  Script steps, one per line (blank lines and lines
 starting with # are ignored):
 
   send TEXT       send TEXT; \\r \\n \\t \\0 \\xNN \\\\ are decoded, nothing added
+  repeat N TEXT   send TEXT N times (recorded once, as "S: TEXT (x N)"); with
+                  N = 0, until the client closes or the lifetime ends
   expect PREFIX   read a line; unless it starts with PREFIX (case-insensitive,
                   same escapes) append "mismatch: expected PREFIX got LINE"
                   to DIR/errors and drop the connection
@@ -51,7 +53,7 @@ import ssl
 import sys
 import time
 
-STEPS = {"send", "expect", "recv", "data", "starttls", "sleep", "drain", "close"}
+STEPS = {"send", "repeat", "expect", "recv", "data", "starttls", "sleep", "drain", "close"}
 
 
 class EndRun(Exception):
@@ -118,6 +120,12 @@ def parse_script(path):
                     sys.exit("rawsmtpd.py: %s:%d: %s wants seconds" % (path, no, word))
             elif word in ("send", "expect"):
                 arg = unescape(arg)  # keep spaces: "send  x" sends " x"
+            elif word == "repeat":
+                count, _, text = arg.partition(" ")
+                if not count.isdigit() or not text:
+                    sys.exit("rawsmtpd.py: %s:%d: repeat wants a count and "
+                             "text" % (path, no))
+                arg = (int(count), unescape(text))
             steps.append((word, arg))
     return sections
 
@@ -191,6 +199,25 @@ class Conn:
             self.note("eof")
             raise EndRun()
 
+    def repeat(self, count, text):
+        """Send text count times (0: until the client or the lifetime
+        ends), in large writes."""
+        self.note("S: %s (x %s)" % (escape(text.rstrip(b"\n").rstrip(b"\r")),
+                                    count or "until the end"))
+        per = max(1, 65536 // len(text))
+        left = count
+        while count == 0 or left > 0:
+            n = per if count == 0 else min(per, left)
+            self.sock.settimeout(max(0.1, self.srv.deadline - time.monotonic()))
+            try:
+                self.sock.sendall(text * n)
+            except socket.timeout:
+                raise Lifetime("timeout")
+            except (OSError, ssl.SSLError):
+                self.note("eof")
+                raise EndRun()
+            left -= n
+
     def starttls(self):
         if self.buf:
             # Bytes the client sent before the handshake (e.g. pipelined
@@ -230,6 +257,8 @@ class Server:
         for word, arg in steps:
             if word == "send":
                 conn.send(arg)
+            elif word == "repeat":
+                conn.repeat(*arg)
             elif word in ("expect", "recv"):
                 line = conn.readline().rstrip(b"\n").rstrip(b"\r")
                 if word == "expect" and not line.lower().startswith(arg.lower()):
