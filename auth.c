@@ -78,7 +78,7 @@ b64_encode(char *dst, size_t cap, const void *src, size_t len)
 	if (len / 3 + (len % 3 != 0) > (cap - 1) / 4)
 		return 0;
 	for (i = 0; i < len; i += 3) {
-		n = len - i < 3 ? len - i : 3;
+		n = len - i;	/* bytes left: 3 or more make a whole group */
 		v = (uint32_t)s[i] << 16;
 		if (n > 1)
 			v |= (uint32_t)s[i + 1] << 8;

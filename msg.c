@@ -969,7 +969,7 @@ static int
 add_headers(struct qw *w, const struct intake *opt, const struct hdrs *h)
 {
 	char buf[1024], rnd[8];
-	int n = 0;
+	int n;
 
 	if (!h->seen_from) {
 		if (from_line(buf, sizeof(buf) - 1, opt->fullname ?
@@ -1385,7 +1385,9 @@ domain_at(const char *a)
 	return at;
 }
 
+/* Recursive, at most ALIAS_DEPTH deep. */
 static int
+/* NOLINTNEXTLINE(misc-no-recursion) */
 expand(const char *a, struct addrlist *out, char (*chain)[LOCAL_MAX + 1],
     int depth, char *err, size_t errlen)
 {

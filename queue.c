@@ -1314,7 +1314,7 @@ notice_end(struct qw *w, int fd, long long off, long long len, int full,
 				q = buf + r;
 			queue_write(w, p, (size_t)(q - p));
 		}
-		last = buf[r - 1];
+		last = (unsigned char)buf[r - 1];
 	}
 	if (last != '\n')
 		queue_write(w, "\n", 1);
@@ -2085,10 +2085,11 @@ cred_stamp(char *buf, size_t cap)
 static int
 auth_held(char *err, size_t errlen)
 {
-	char path[4096], buf[ERR_MAX + 128], stamp[64], when[40], *nl;
+	char path[4096], buf[ERR_MAX + 128], stamp[64], when[40], *nl, *e;
 	long long t;
 	ssize_t n;
-	int fd, off;
+	size_t off;
+	int fd;
 
 	if (spath(path, sizeof(path), "state", ".authfail") == -1 ||
 	    (fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
@@ -2099,8 +2100,13 @@ auth_held(char *err, size_t errlen)
 		return 0;
 	buf[n] = '\0';
 	cred_stamp(stamp, sizeof(stamp));
-	if (sscanf(buf, "%lld %n", &t, &off) != 1 ||
-	    strncmp(buf + off, stamp, strlen(stamp)) != 0 ||
+	/* "TIME STAMP\nERROR\n", as auth_hold() writes it. */
+	errno = 0;
+	t = strtoll(buf, &e, 10);
+	if (e == buf || *e != ' ' || errno != 0)
+		return 0;
+	off = (size_t)(e + 1 - buf);
+	if (strncmp(buf + off, stamp, strlen(stamp)) != 0 ||
 	    buf[off + strlen(stamp)] != '\n' ||
 	    time(NULL) - t >= AUTH_HOLD || time(NULL) < t)
 		return 0;

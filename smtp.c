@@ -285,6 +285,7 @@ command(struct smtp *s, int tmo, int flags, char *err, size_t errlen,
 	}
 	if (verbose)
 		fprintf(stderr, ">>> %s\n", buf);
+	/* Sent by length, so no NUL: NOLINTNEXTLINE(bugprone-not-null-terminated-result) */
 	memcpy(buf + n, "\r\n", 2);
 	if (s->io.write(s->io.ctx, buf, (size_t)n + 2, stage(s, conf.timeout)) == -1) {
 		explicit_bzero(buf, sizeof(buf));
@@ -317,7 +318,7 @@ capability(struct smtp *s, const char *t)
 		/* "SIZE 10240000"; no number or 0 means no fixed limit. */
 		if (t[4] == ' ' && strspn(t + 5, "0123456789") == strlen(t + 5) &&
 		    strlen(t + 5) < 16)
-			s->sizemax = atoll(t + 5);
+			s->sizemax = strtoll(t + 5, NULL, 10);
 	} else if (k == 10 && strncasecmp(t, "PIPELINING", 10) == 0)
 		s->caps |= CAP_PIPELINING;
 	else if (k == 8 && strncasecmp(t, "SMTPUTF8", 8) == 0)
@@ -684,9 +685,10 @@ authenticate(struct smtp *s, enum smtp_fail *cls, char *err, size_t errlen)
 		if (auth_challenge(s, chal, sizeof(chal), &n) == -1 ||
 		    sasl_cram_md5(raw, sizeof(raw), conf.user, pw, chal,
 		    n) == -1) {
+			/* Cancelled (RFC 4954 4); the reply changes nothing. */
+			(void)auth_line(s, NULL, "*", 1, err, errlen);
 			snprintf(err, errlen, "%s: CRAM-MD5: bad challenge",
 			    s->relay);
-			code = auth_line(s, NULL, "*", 1, err, errlen);
 			code = -1;
 			break;
 		}
@@ -852,6 +854,11 @@ routes(const char *domain, struct dest *rt, size_t max, enum smtp_fail *cls,
 		return 1;
 	}
 	if (conf.route == ROUTE_MX) {
+		if (domain == NULL) {	/* not from a queue run: no recipient */
+			snprintf(err, errlen, "host mx routes by the recipient's "
+			    "domain, and there is none");
+			return -1;
+		}
 		if (domain[0] == '[') {	/* an address literal: no MX */
 			snprintf(name, sizeof(name), "%s", domain + 1 +
 			    (strncasecmp(domain + 1, "IPv6:", 5) == 0 ? 5 : 0));
@@ -1148,7 +1155,8 @@ smtp_check(void)
 	if (show_tls != NULL)
 		tls_server_pin(show_tls, pin, sizeof(pin));
 	printf("error: %s\n", err);
-	for (i = 0; i < sizeof(hints) / sizeof(hints[0]); i++)
+	/* The last hint, for any stage and any words, is the fallback. */
+	for (i = 0; i + 1 < sizeof(hints) / sizeof(hints[0]); i++)
 		if ((hints[i].stage[0] == '\0' ||
 		    strcmp(hints[i].stage, stage_now) == 0) &&
 		    says(err, hints[i].words))

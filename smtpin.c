@@ -36,6 +36,7 @@ struct txn {
 static void	respond(const char *, ...) PRINTF(1, 2);
 static int	verb(const char *, const char *);
 static char	*path_arg(char *, const char *, char *, size_t);
+static int	hexval(char);
 static int	xtext_decode(const char *, char *, size_t);
 static int	mail_params(struct txn *, char *, char *, size_t);
 static int	rcpt_params(char *, char *, char *, size_t);
@@ -97,6 +98,13 @@ path_arg(char *line, const char *prefix, char *out, size_t cap)
 }
 
 /* xtext (RFC 3461 4) to printable ASCII.  Returns 0, or -1 if bad. */
+/* The value of a hex digit, either case. */
+static int
+hexval(char c)
+{
+	return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
+}
+
 static int
 xtext_decode(const char *s, char *out, size_t cap)
 {
@@ -113,8 +121,10 @@ xtext_decode(const char *s, char *out, size_t cap)
 			continue;
 		}
 		if (!isxdigit((unsigned char)s[1]) ||
-		    !isxdigit((unsigned char)s[2]) ||
-		    sscanf(s + 1, "%2x", &v) != 1 || v <= ' ' || v > '~')
+		    !isxdigit((unsigned char)s[2]))
+			return -1;
+		v = (unsigned)hexval(s[1]) << 4 | (unsigned)hexval(s[2]);
+		if (v <= ' ' || v > '~')
 			return -1;
 		out[o++] = (char)v;
 		s += 2;

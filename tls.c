@@ -134,7 +134,11 @@ bytes_add(void *ctx, const void *buf, size_t len)
 static void *
 dup_bytes(const void *p, size_t len)
 {
-	return memcpy(xmalloc(len ? len : 1), p, len);
+	void *d = xmalloc(len ? len : 1);
+
+	if (len > 0)
+		memcpy(d, p, len);
+	return d;
 }
 
 static void

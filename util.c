@@ -2,7 +2,8 @@
  * Logging, allocation, time, privileges, and the bounded line reader
  * that smtp.c reads replies with.  Nothing here knows about mail.
  */
-#define _GNU_SOURCE	/* setresuid(), setresgid() */
+/* For setresuid() and setresgid().  NOLINTNEXTLINE: reserved, by design */
+#define _GNU_SOURCE
 
 #include <sys/prctl.h>
 #include <sys/random.h>

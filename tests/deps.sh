@@ -48,6 +48,8 @@ check|demo)
 lint)
 	need mandoc command -v mandoc
 	need gcc command -v gcc
+	need cppcheck command -v cppcheck
+	need clang-tidy command -v clang-tidy
 	;;
 fuzz)
 	need clang command -v clang

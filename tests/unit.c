@@ -77,6 +77,7 @@ vis(const char *s, size_t len)
 		return "(none)";
 	b[o++] = '"';
 	for (i = 0; i < len && i < 200; i++) {
+		/* cppcheck-suppress arrayIndexOutOfBounds ; len bounds i */
 		c = (unsigned char)s[i];
 		if (c == '\n')
 			o += (size_t)snprintf(b + o, 3, "\\n");
