@@ -42,6 +42,7 @@ static int	reread_secret(const char *, int *, char *, size_t);
 static int	split_words(const char *, char ***, char *, size_t);
 static int	secret_eval(char *, size_t, char *, size_t);
 static void	set_defaults(void);
+static FILE	*lines_of(int, const char *, char *, char *, size_t);
 
 static const char *const keys[] = {
 	"host", "port", "tls", "user", "password", "passwordfile", "auth",
@@ -54,6 +55,26 @@ static const char *const keys[] = {
 /* The values of "auth", in the order of enum authmech. */
 static const char *const mechs[] = { "auto", "plain", "login", "cram-md5",
     "scram-sha-256", "xoauth2", "oauthbearer", "external", NULL };
+
+/*
+ * A stream to read fd, the file at path, line by line through iobuf
+ * (BUFSIZ bytes, the caller's, so that nothing of a secret is left in a
+ * buffer that is not cleared).  NULL with err set, fd closed, on failure.
+ */
+static FILE *
+lines_of(int fd, const char *path, char *iobuf, char *err, size_t errlen)
+{
+	FILE *fp;
+
+	if ((fp = fdopen(fd, "r")) == NULL) {
+		snprintf(err, errlen, "unable to read %s: %s", path,
+		    strerror(errno));
+		close(fd);
+		return NULL;
+	}
+	setvbuf(fp, iobuf, _IOFBF, BUFSIZ);
+	return fp;
+}
 
 /*
  * Read the file at path into the global conf.  Returns 0, or -1 with a
@@ -90,13 +111,8 @@ conf_load(const char *path, char *err, size_t errlen)
 		close(fd);
 		return -1;
 	}
-	if ((fp = fdopen(fd, "r")) == NULL) {
-		snprintf(err, errlen, "unable to read %s: %s", path,
-		    strerror(errno));
-		close(fd);
+	if ((fp = lines_of(fd, path, iobuf, err, errlen)) == NULL)
 		return -1;
-	}
-	setvbuf(fp, iobuf, _IOFBF, sizeof(iobuf));
 	while (fgets(line, sizeof(line), fp) != NULL) {
 		lineno++;
 		n = strlen(line);
@@ -641,13 +657,8 @@ conf_secret(char *buf, size_t cap, char *err, size_t errlen)
 	path = conf.passwordfile ? conf.passwordfile : conf.path;
 	if ((fd = reread_secret(path, &secret_fd, err, errlen)) == -1)
 		return -1;
-	if ((fp = fdopen(fd, "r")) == NULL) {
-		snprintf(err, errlen, "unable to read %s: %s", path,
-		    strerror(errno));
-		close(fd);
+	if ((fp = lines_of(fd, path, iobuf, err, errlen)) == NULL)
 		return -1;
-	}
-	setvbuf(fp, iobuf, _IOFBF, sizeof(iobuf));
 	/* The last password line counts, as for every key. */
 	while (found != -1 && fgets(line, sizeof(line), fp) != NULL) {
 		p = line;

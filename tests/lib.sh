@@ -55,12 +55,34 @@ session_script() {
 		printf '%s\n' starttls 'send 220 raw ESMTP\r\n' 'expect EHLO' \
 		    'send 250-raw\r\n250 AUTH PLAIN\r\n' 'expect AUTH PLAIN' \
 		    'send 235 ok\r\n'
+		printf '%s\n' 'expect MAIL' 'send 250 ok\r\n' 'expect RCPT' \
+		    'send 250 ok\r\n' 'expect DATA'
 	else
-		printf '%s\n' 'send 220 raw ESMTP\r\n' 'expect EHLO' \
-		    'send 250 raw\r\n'
+		prelude data
 	fi
-	printf '%s\n' 'expect MAIL' 'send 250 ok\r\n' 'expect RCPT' \
-	    'send 250 ok\r\n' 'expect DATA' 'send 354 go\r\n' 'data'
+	printf '%s\n' 'send 354 go\r\n' 'data'
+}
+
+# prelude ehlo|mail|rcpt|data: a scripted server's plain session, each
+# command before the one named answered with a 250, up to and including
+# the expect of the one named.
+prelude() {
+	printf '%s\n' 'send 220 raw ESMTP\r\n' 'expect EHLO'
+	[ "$1" = ehlo ] && return
+	printf '%s\n' 'send 250 raw\r\n' 'expect MAIL'
+	[ "$1" = mail ] && return
+	printf '%s\n' 'send 250 ok\r\n' 'expect RCPT'
+	[ "$1" = rcpt ] && return
+	printf '%s\n' 'send 250 ok\r\n' 'expect DATA'
+}
+
+# accept_message FROM TO: a scripted server's side of a lock-step
+# transaction from MAIL to the 250 that takes the message, then QUIT.
+accept_message() {
+	printf '%s\n' "expect MAIL FROM:<$1>" 'send 250 ok\r\n' \
+	    "expect RCPT TO:<$2>" 'send 250 ok\r\n' 'expect DATA' \
+	    'send 354 go\r\n' data 'send 250 ok\r\n' 'expect QUIT' \
+	    'send 221 bye\r\n'
 }
 
 # start_raw NAME SCRIPT [rawsmtpd.py options]: the scripted server.

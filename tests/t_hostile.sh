@@ -94,21 +94,12 @@ recv"
 
 # EHLO refused as unknown: HELO, then the transaction (no AUTH needed).
 test_helo_fallback() {
-	start_raw r 'send 220 old server\r\n
+	start_raw r "send 220 old server\\r\\n
 expect EHLO
-send 502 5.5.1 what\r\n
+send 502 5.5.1 what\\r\\n
 expect HELO client.example.org
-send 250 hello\r\n
-expect MAIL FROM:<root@example.org>
-send 250 ok\r\n
-expect RCPT TO:<bob@example.net>
-send 250 ok\r\n
-expect DATA
-send 354 go\r\n
-data
-send 250 ok\r\n
-expect QUIT
-send 221 bye\r\n'
+send 250 hello\\r\\n
+$(accept_message root@example.org bob@example.net)"
 	plain_config
 	printf 'Subject: x\n\nhi\n' | expect_exit 0 ob -f root bob@example.net
 	[ ! -s "$T/r/errors" ] || fail "$(cat "$T/r/errors")"
@@ -270,25 +261,12 @@ test_421_each_stage() {
 	for at in greeting mail data dot; do
 		rm -rf "$T/r" "$T"/spool/queue/* "$T"/spool/state/*
 		case $at in
-		greeting) script='send 421 4.3.2 shutting down\r\n' ;;
-		mail) script='send 220 raw\r\n
-expect EHLO
-send 250 raw\r\n
-expect MAIL
-send 421 4.3.2 shutting down\r\n' ;;
-		data) script='send 220 raw\r\n
-expect EHLO
-send 250 raw\r\n
-expect MAIL
-send 250 ok\r\n
-expect RCPT
-send 250 ok\r\n
-expect DATA
-send 421 4.3.2 shutting down\r\n' ;;
-		dot) script="$(session_script)
-send 421 4.3.2 shutting down\\r\\n" ;;
+		greeting) script= ;;
+		mail|data) script=$(prelude $at) ;;
+		dot) script=$(session_script) ;;
 		esac
 		start_raw r "$script
+send 421 4.3.2 shutting down\\r\\n
 drain 1"
 		hostile_config
 		printf 'Subject: x\n\nhi\n' | expect_exit 0 ob -v bob@example.net
@@ -328,21 +306,9 @@ test_stall_each_stage() {
 		rm -rf "$T/r" "$T"/spool/queue/* "$T"/spool/state/*
 		case $at in
 		greeting) script='recv' ;;
-		ehlo) script='send 220 raw\r\n
-expect EHLO' ;;
-		mail) script='send 220 raw\r\n
-expect EHLO
-send 250 raw\r\n
-expect MAIL' ;;
-		rcpt) script='send 220 raw\r\n
-expect EHLO
-send 250 raw\r\n
-expect MAIL
-send 250 ok\r\n
-expect RCPT' ;;
-		data) script="$(session_script | sed '$d' | sed '$d')" ;;
-		body) script="$(session_script | sed '$d')" ;;
-		dot) script="$(session_script)" ;;
+		ehlo|mail|rcpt|data) script=$(prelude $at) ;;
+		body) script=$(session_script | sed '$d') ;;
+		dot) script=$(session_script) ;;
 		esac
 		start_raw r "$script
 sleep 20"
@@ -373,23 +339,14 @@ sleep 20"
 # SIZE (RFC 1870): a 552 to MAIL FROM ... SIZE= is permanent, so the
 # message bounces; a message over the advertised SIZE is not sent at all.
 test_size_rejection() {
-	start_raw r 'send 220 raw\r\n
+	start_raw r "send 220 raw\\r\\n
 expect EHLO
-send 250-raw\r\n250 SIZE 1000000\r\n
+send 250-raw\\r\\n250 SIZE 1000000\\r\\n
 expect MAIL FROM:<sender@example.org> SIZE=
-send 552 5.3.4 message size exceeds fixed maximum\r\n
+send 552 5.3.4 message size exceeds fixed maximum\\r\\n
 expect RSET
-send 250 ok\r\n
-expect MAIL FROM:<>
-send 250 ok\r\n
-expect RCPT TO:<sender@example.org>
-send 250 ok\r\n
-expect DATA
-send 354 go\r\n
-data
-send 250 ok\r\n
-expect QUIT
-send 221 bye\r\n'
+send 250 ok\\r\\n
+$(accept_message '' sender@example.org)"
 	hostile_config
 	printf 'Subject: x\n\nhi\n' |
 	    expect_exit 0 ob -f sender@example.org bob@example.net
@@ -398,19 +355,10 @@ send 221 bye\r\n'
 	assert_grep '552 5.3.4 message size exceeds' "$T/r/data.1"
 	[ "$(queued)" = 0 ] || fail "not bounced"
 	rm -rf "$T/r"
-	start_raw r 'send 220 raw\r\n
+	start_raw r "send 220 raw\\r\\n
 expect EHLO
-send 250-raw\r\n250 SIZE 2000\r\n
-expect MAIL FROM:<>
-send 250 ok\r\n
-expect RCPT TO:<sender@example.org>
-send 250 ok\r\n
-expect DATA
-send 354 go\r\n
-data
-send 250 ok\r\n
-expect QUIT
-send 221 bye\r\n'
+send 250-raw\\r\\n250 SIZE 2000\\r\\n
+$(accept_message '' sender@example.org)"
 	hostile_config
 	head -c 5000 /dev/zero | tr '\0' 'w' | fold -w 70 |
 	    { printf 'Subject: x\n\n'; cat; } |
@@ -454,19 +402,10 @@ send 221 bye\r\n'
 	assert_no_grep 'rfc822; [ac]@' "$T/r/data.2"
 	reason '451 4.2.0 later'
 	rm -rf "$T/r"
-	start_raw r 'send 220 raw\r\n
+	start_raw r "send 220 raw\\r\\n
 expect EHLO
-send 250 raw\r\n
-expect MAIL FROM:<sender@example.org>
-send 250 ok\r\n
-expect RCPT TO:<c@example.net>
-send 250 ok\r\n
-expect DATA
-send 354 go\r\n
-data
-send 250 ok\r\n
-expect QUIT
-send 221 bye\r\n'
+send 250 raw\\r\\n
+$(accept_message sender@example.org c@example.net)"
 	hostile_config
 	expect_exit 0 ob -q
 	[ ! -s "$T/r/errors" ] || fail "$(cat "$T/r/errors")"
@@ -500,18 +439,11 @@ drain 3'
 	reason 'data after the reply'
 	[ ! -e "$T/r/data.1" ] || fail "data sent after a desync"
 	rm -rf "$T/r" "$T"/spool/queue/* "$T"/spool/state/*
-	start_raw r 'send 220 raw\r\n
-expect EHLO
-send 250 raw\r\n
-expect MAIL
-send 250 ok\r\n
-expect RCPT
-send 250 ok\r\n
-expect DATA
-send 354 go\r\n
+	start_raw r "$(prelude data)
+send 354 go\\r\\n
 sleep 0.5
-send 250 2.0.0 queued before seeing it\r\n
-drain 5'
+send 250 2.0.0 queued before seeing it\\r\\n
+drain 5"
 	hostile_config
 	# Larger than loopback's buffers: still being sent when the 250 comes.
 	{ printf 'Subject: big\n\n'; head -c 16000000 /dev/zero | tr '\0' 'q' |
