@@ -403,6 +403,8 @@ static const struct pcase {
 	{ "control character in quotes", "\"a\033b\"@x.org", FAIL("control character") },
 	{ "DEL", "a@x.org\177", FAIL("control character") },
 	{ "unbalanced <", "<a@x.org", FAIL("unbalanced <>") },
+	/* unit-asan: the address before the bad one must not leak. */
+	{ "bad address after a good one", "a@x.org, <b@y.org", FAIL("unbalanced <>") },
 	{ "unbalanced < after a name", "Alice <a@x.org", FAIL("unbalanced <>") },
 	{ "unbalanced < in the second", "a@x.org, <b@y.org", FAIL("unbalanced <>") },
 	{ "unbalanced >", "a@x.org>", FAIL("'>' is not allowed") },
@@ -481,6 +483,8 @@ static const struct scase {
 	{ "two addresses", "a@x.org, b@y.org", FAIL("more than one sender") },
 	{ "two in a group", "g: a@x.org, b@y.org;", FAIL("more than one sender") },
 	{ "unbalanced <", "<a@x.org", FAIL("unbalanced <>") },
+	/* unit-asan: the address before the bad one must not leak. */
+	{ "bad address after a good one", "a@x.org, <b@y.org", FAIL("unbalanced <>") },
 	{ "leading '-'", "-oQ", FAIL("starts with '-'") },
 	{ "control character", "a\n@x.org", FAIL("control character") },
 	{ "name without an address", "Alice Smith", FAIL("a name needs <address>") },
