@@ -1042,7 +1042,9 @@ parse_envelope(struct qmsg *m, char *env, char *err, size_t errlen)
 		    "recipients");
 		return -1;
 	}
+	/* Counted first, so that msg_close() frees what a bad one leaves. */
 	m->rcpt = xcalloc(n, sizeof(*m->rcpt));
+	m->nrcpt = n;
 	for (line = env, i = 0; i < n; line += strlen(line) + 1) {
 		if (strncmp(line, "rcpt ", 5) != 0)
 			continue;
@@ -1050,7 +1052,6 @@ parse_envelope(struct qmsg *m, char *env, char *err, size_t errlen)
 			return -1;
 		m->rcpt[i++].addr = xstrdup(line + 5);
 	}
-	m->nrcpt = n;
 	return 0;
 }
 
