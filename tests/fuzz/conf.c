@@ -95,11 +95,15 @@ rewrite(const uint8_t *data, size_t size, uint8_t **out)
 	return o;
 }
 
+/*
+ * The file holds the input.  Written over, then cut to size: truncating
+ * it to nothing first would have ext4 flush it at each close.
+ */
 static void
 store(const uint8_t *data, size_t size)
 {
-	if (ftruncate(fd, 0) == -1 ||
-	    pwrite(fd, data, size, 0) != (ssize_t)size) {
+	if (pwrite(fd, data, size, 0) != (ssize_t)size ||
+	    ftruncate(fd, (off_t)size) == -1) {
 		perror(path);
 		abort();
 	}

@@ -185,8 +185,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	addresses(data, size);
 
-	if (ftruncate(in_fd, 0) == -1 ||
-	    pwrite(in_fd, data, size, 0) != (ssize_t)size ||
+	/* Not truncated to nothing first, which has ext4 flush it. */
+	if (pwrite(in_fd, data, size, 0) != (ssize_t)size ||
+	    ftruncate(in_fd, (off_t)size) == -1 ||
 	    lseek(in_fd, 0, SEEK_SET) == -1) {
 		perror("fuzz-msg: input");
 		abort();

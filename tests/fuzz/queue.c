@@ -88,11 +88,15 @@ setup(void)
 	conf.domain = "example.org";
 }
 
+/*
+ * The file holds the input.  Written over, then cut to size: truncating
+ * it to nothing first would have ext4 flush it at each close.
+ */
 static void
 store(int fd, const char *p, const uint8_t *data, size_t size)
 {
-	if (ftruncate(fd, 0) == -1 ||
-	    pwrite(fd, data, size, 0) != (ssize_t)size) {
+	if (pwrite(fd, data, size, 0) != (ssize_t)size ||
+	    ftruncate(fd, (off_t)size) == -1) {
 		perror(p);
 		abort();
 	}
