@@ -14,7 +14,6 @@
  * answers.  Reading past what is there times out, or ends the stream
  * after the last turn.  (A lone NUL is still a NUL from the server.)
  *
- *
  *	bits 0-1	bytes per read: all, 1, 7 or 512
  *	bit 2		the message is 8bit (BODY=8BITMIME)
  *	bit 3		it needs SMTPUTF8
@@ -133,8 +132,8 @@ peer_init(struct peer *p, const uint8_t *data, size_t size, size_t chunk)
 static int
 setup(void)
 {
-	char path[] = "/tmp/outbox-fuzz-smtp.XXXXXX";
-	char line[2500];
+	const char *tmp = getenv("TMPDIR");
+	char path[4096], line[2500];
 	size_t i;
 
 	if ((nullfd = open("/dev/null", O_WRONLY)) == -1 ||
@@ -142,6 +141,8 @@ setup(void)
 		return -1;
 	__sanitizer_set_report_fd((void *)(intptr_t)errfd);
 
+	snprintf(path, sizeof(path), "%s/outbox-fuzz-smtp.XXXXXX",
+	    tmp && *tmp ? tmp : "/tmp");
 	if ((body_fd = mkstemp(path)) == -1)
 		return -1;
 	unlink(path);
