@@ -6,7 +6,8 @@
  * re-encoded), and its first line is also an address list, given to
  * addr_parse_list(), addr_check(), addr_rcpt() (through a fixed aliases
  * table with loops and deep nesting), addr_sender() and
- * addr_errors_to().
+ * addr_errors_to().  Then the same bytes are read as -bs command lines
+ * with in_command().
  *
  * The first byte chooses the options; the rest is the message:
  *
@@ -156,7 +157,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct intake ik;
 	struct msginfo info;
 	struct input *in;
-	char err[ERR_MAX];
+	char err[ERR_MAX], line[ADDR_MAX + 512 + 1];	/* smtpin.c CMD_MAX */
 	struct qw w;
 	int f;
 
@@ -201,5 +202,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	in_free(in);
 	queue_abort(&w);
 	addrlist_free(&rcpts);
+
+	if (lseek(in_fd, 0, SEEK_SET) == -1) {
+		perror("fuzz-msg: input");
+		abort();
+	}
+	in = in_new(in_fd);
+	while (in_command(in, line, sizeof(line)) > 0)
+		;
+	in_free(in);
 	return 0;
 }
