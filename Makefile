@@ -72,16 +72,34 @@ tests/unit-asan: tests/unit.c $(UNIT_SRCS) outbox.h config.h
 # Fuzzing: libFuzzer targets in tests/fuzz, seeds in tests/data/fuzz-*.
 # make fuzz runs each for FUZZ_SECONDS (clang); make check replays the
 # seeds under ASan and UBSan with tests/fuzz/replay.c (no clang needed).
-FUZZ_TARGETS = dns
+# Target NAME is tests/fuzz/NAME.c, with its seeds in tests/data/fuzz-NAME
+# and libFuzzer's corpus in tests/fuzz/corpus-NAME.
+FUZZ_TARGETS = dns smtp msg conf queue
 FUZZ_SECONDS = 60
 FUZZ_CC = clang
 FUZZ_SRCS = msg.c aliases.c queue.c smtp.c auth.c tls.c cert.c dns.c conf.c \
 	util.c fortify.c
+FUZZ_DEPS = tests/fuzz/replay.c $(FUZZ_SRCS) outbox.h config.h
 
-tests/fuzz/replay-dns: tests/fuzz/dns.c tests/fuzz/replay.c $(FUZZ_SRCS) \
-    outbox.h config.h
-	$(ASAN_CC) $(ASAN_CFLAGS) -o $@ tests/fuzz/dns.c tests/fuzz/replay.c \
-		$(FUZZ_SRCS) -lbearssl
+# tests/fuzz/replay-NAME for each target, remade when it is missing or
+# older than one of its sources (one recipe for all: POSIX make has no
+# pattern rules).
+fuzz-replay:
+	@for t in $(FUZZ_TARGETS); do \
+		b=tests/fuzz/replay-$$t; \
+		if [ -f $$b ] && [ -z "$$(find tests/fuzz/$$t.c $(FUZZ_DEPS) \
+		    -newer $$b)" ]; then continue; fi; \
+		echo "$(ASAN_CC) $(ASAN_CFLAGS) -o $$b tests/fuzz/$$t.c" \
+		    "tests/fuzz/replay.c $(FUZZ_SRCS) -lbearssl"; \
+		$(ASAN_CC) $(ASAN_CFLAGS) -o $$b tests/fuzz/$$t.c \
+		    tests/fuzz/replay.c $(FUZZ_SRCS) -lbearssl || exit 1; \
+	done
+
+fuzz-check: fuzz-replay
+	@for t in $(FUZZ_TARGETS); do \
+		echo "./tests/fuzz/replay-$$t tests/data/fuzz-$$t/*"; \
+		./tests/fuzz/replay-$$t tests/data/fuzz-$$t/* || exit 1; \
+	done
 
 fuzz:
 	@sh tests/deps.sh fuzz
@@ -99,11 +117,10 @@ deps:
 
 check:
 	@sh tests/deps.sh check
-	$(MAKE) outbox outbox-asan tests/unit tests/unit-asan \
-		tests/fuzz/replay-dns
+	$(MAKE) outbox outbox-asan tests/unit tests/unit-asan fuzz-replay
 	./tests/unit -q
 	./tests/unit-asan -q
-	./tests/fuzz/replay-dns tests/data/fuzz-dns/*
+	$(MAKE) fuzz-check
 	sh tests/run ./outbox ./outbox-asan
 
 demo:
@@ -164,5 +181,5 @@ clean:
 	rm -f outbox outbox-asan $(OBJS) tests/unit tests/unit-asan \
 		tests/fuzz/replay-* tests/fuzz/fuzz-*
 
-.PHONY: all deps check demo fuzz lint install install-spool install-setgid \
-	uninstall clean
+.PHONY: all deps check demo fuzz fuzz-replay fuzz-check lint install \
+	install-spool install-setgid uninstall clean

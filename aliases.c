@@ -189,3 +189,18 @@ alias_find(const char *name)
 			return &tab[i].to;
 	return NULL;
 }
+
+/* Forget every alias: for tests and fuzzing, which load file after file. */
+void
+aliases_free(void)
+{
+	size_t i;
+
+	for (i = 0; i < ntab; i++) {
+		free(tab[i].name);
+		addrlist_free(&tab[i].to);
+	}
+	free(tab);
+	tab = NULL;
+	ntab = 0;
+}

@@ -242,6 +242,12 @@ set_key(const char *k, char *v, char *why, size_t whylen)
 		}
 		conf.npins++;
 	} else if (strcmp(k, "passwordeval") == 0) {
+		/* The last line counts: forget the words of an earlier one. */
+		for (i = 0; conf.evalargv != NULL && conf.evalargv[i] != NULL;
+		    i++)
+			free(conf.evalargv[i]);
+		free(conf.evalargv);
+		conf.evalargv = NULL;
 		if (split_words(v, &conf.evalargv, why, whylen) == -1)
 			return -1;
 		free(conf.passwordeval);

@@ -1471,8 +1471,10 @@ addr_sender(const char *a, char *out, size_t cap, char *err, size_t errlen)
 	struct addrlist l = { 0 };
 	int r = 0;
 
-	if (addr_parse_list(a, &l, err, errlen) == -1)
+	if (addr_parse_list(a, &l, err, errlen) == -1) {
+		addrlist_free(&l);	/* the addresses before the bad one */
 		return -1;
+	}
 	if (l.n > 1) {
 		snprintf(err, errlen, "more than one sender in \"%.64s\"", a);
 		r = -1;

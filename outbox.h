@@ -440,4 +440,13 @@ void		 smtp_close(struct smtp *);
 const char	*smtp_relay(struct smtp *);
 int		 smtp_check(void);
 
+/*
+ * For tests and fuzzing only: the parsers of what others wrote, reached
+ * without a connection or a spool (aliases.c, queue.c, smtp.c).
+ */
+
+void		 aliases_free(void);
+int		 queue_parse(const char *, int, int, int, char *, size_t);
+struct smtp	*smtp_open_io(const struct io *, char *, size_t);
+
 #endif

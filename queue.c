@@ -1042,7 +1042,9 @@ parse_envelope(struct qmsg *m, char *env, char *err, size_t errlen)
 		    "recipients");
 		return -1;
 	}
+	/* Counted first, so that msg_close() frees what a bad one leaves. */
 	m->rcpt = xcalloc(n, sizeof(*m->rcpt));
+	m->nrcpt = n;
 	for (line = env, i = 0; i < n; line += strlen(line) + 1) {
 		if (strncmp(line, "rcpt ", 5) != 0)
 			continue;
@@ -1050,7 +1052,6 @@ parse_envelope(struct qmsg *m, char *env, char *err, size_t errlen)
 			return -1;
 		m->rcpt[i++].addr = xstrdup(line + 5);
 	}
-	m->nrcpt = n;
 	return 0;
 }
 
@@ -2367,4 +2368,41 @@ queue_list(void)
 		printf("-- %lld bytes in %zu message%s.\n", total, shown,
 		    shown == 1 ? "" : "s");
 	return EX_OK;
+}
+
+/*
+ * For tests and fuzzing: read one message as a queue run (deliver set)
+ * or mailq does, from files already open instead of the spool: the
+ * message file fd, named id, then its state file sfd (-1: state/ID, if
+ * there is one), and the DSN status of each recipient's reply text, as
+ * a bounce would give it.  Both files are closed.  Returns as
+ * msg_open() does.
+ */
+int
+queue_parse(const char *id, int fd, int sfd, int deliver, char *err,
+    size_t errlen)
+{
+	char status[32];
+	struct qmsg m;
+	struct stat st;
+	size_t i;
+	int r;
+
+	if (fstat(fd, &st) == -1) {
+		snprintf(err, errlen, "unable to stat %s: %s", id,
+		    strerror(errno));
+		close(fd);
+		r = -1;
+	} else
+		r = msg_load(id, fd, &st, &m, deliver, err, errlen);
+	if (r != 0) {
+		if (sfd != -1)
+			close(sfd);
+		return r;
+	}
+	state_read(&m, sfd);
+	for (i = 0; i < m.nrcpt; i++)
+		dsn_status(m.rcpt[i].text, status, sizeof(status));
+	msg_close(&m);
+	return 0;
 }

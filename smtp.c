@@ -1549,3 +1549,35 @@ smtp_close(struct smtp *s)
 	}
 	free(s);
 }
+
+/*
+ * For tests and fuzzing: a session over io, which need not be a
+ * connection: the greeting and EHLO (or HELO) are read as session()
+ * reads them; there is no STARTTLS and no AUTH.  Returns the session,
+ * for smtp_send() and smtp_close() (which sends no QUIT: there is no
+ * socket), or NULL with err set.
+ */
+struct smtp *
+smtp_open_io(const struct io *io, char *err, size_t errlen)
+{
+	struct smtp *s = xcalloc(1, sizeof(*s));
+	int code;
+
+	s->fd = -1;
+	s->io = *io;
+	s->end = deadline_in(SESSION_MAX);
+	strlcpy(s->relay, "test", sizeof(s->relay));
+	if ((code = reply(s, TMO_GREETING, 0, err, errlen)) == -1)
+		goto fail;
+	if (code != 220) {
+		snprintf(err, errlen, "%s: server refused the session: %s",
+		    s->relay, s->text);
+		goto fail;
+	}
+	if (hello(s, err, errlen) == -1)
+		goto fail;
+	return s;
+fail:
+	free(s);
+	return NULL;
+}

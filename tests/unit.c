@@ -404,6 +404,8 @@ static const struct pcase {
 	{ "control character in quotes", "\"a\033b\"@x.org", FAIL("control character") },
 	{ "DEL", "a@x.org\177", FAIL("control character") },
 	{ "unbalanced <", "<a@x.org", FAIL("unbalanced <>") },
+	/* unit-asan: the address before the bad one must not leak. */
+	{ "bad address after a good one", "a@x.org, <b@y.org", FAIL("unbalanced <>") },
 	{ "unbalanced < after a name", "Alice <a@x.org", FAIL("unbalanced <>") },
 	{ "unbalanced < in the second", "a@x.org, <b@y.org", FAIL("unbalanced <>") },
 	{ "unbalanced >", "a@x.org>", FAIL("'>' is not allowed") },
@@ -482,6 +484,8 @@ static const struct scase {
 	{ "two addresses", "a@x.org, b@y.org", FAIL("more than one sender") },
 	{ "two in a group", "g: a@x.org, b@y.org;", FAIL("more than one sender") },
 	{ "unbalanced <", "<a@x.org", FAIL("unbalanced <>") },
+	/* unit-asan: the address before the bad one must not leak. */
+	{ "bad address after a good one", "a@x.org, <b@y.org", FAIL("unbalanced <>") },
 	{ "leading '-'", "-oQ", FAIL("starts with '-'") },
 	{ "control character", "a\n@x.org", FAIL("control character") },
 	{ "name without an address", "Alice Smith", FAIL("a name needs <address>") },
@@ -2581,6 +2585,60 @@ test_auth(void)
 }
 
 /* ------------------------------------------------------------------ */
+/* queue_parse(): the envelope of a queue file */
+
+#define QTEST_ID	"0123456789abcdef"
+#define QTEST_BODY	"Subject: x\n\nhi\n"
+
+static const struct {
+	const char	*desc, *rcpts;
+	int		 rc;		/* 0, or 2 for Q_CORRUPT */
+	const char	*err;
+} queue_cases[] = {
+	{ "two recipients", "rcpt a@x.org\nrcpt b@y.org\n", 0, NULL },
+	/* unit-asan: the copy of the good one must not leak. */
+	{ "bad recipient after a good one", "rcpt a@x.org\nrcpt b c\n", 2,
+	    "not allowed here" },
+	{ "empty recipient", "rcpt a@x.org\nrcpt \n", 2, NULL },
+};
+
+static void
+test_queue(void)
+{
+	char path[4200], file[1024], err[ERR_MAX];
+	const char *reason;
+	size_t i, bl = strlen(QTEST_BODY);
+	int fd, n, rc;
+
+	snprintf(path, sizeof(path), "%s/queue-file", spool);
+	for (i = 0; i < nitems(queue_cases); i++) {
+		n = snprintf(file, sizeof(file), "outbox 1\n" QTEST_BODY
+		    "id " QTEST_ID "\ntime 5\nsender s@x.org\n%send %zu %08x\n",
+		    queue_cases[i].rcpts, bl,
+		    (unsigned)crc32_update(0, QTEST_BODY, bl));
+		err[0] = '\0';
+		if (write_file(path, file, (size_t)n) == -1 ||
+		    (fd = open(path, O_RDONLY)) == -1) {
+			report("queue_parse", queue_cases[i].desc,
+			    why("cannot write %s", path));
+			continue;
+		}
+		rc = queue_parse(QTEST_ID, fd, -1, 1, err, sizeof(err));
+		if (rc != queue_cases[i].rc)
+			reason = why("got rc %d (%s), want %d", rc, visz(err),
+			    queue_cases[i].rc);
+		else if (queue_cases[i].err != NULL &&
+		    strstr(err, queue_cases[i].err) == NULL)
+			reason = why("got %s, want ...%s", visz(err),
+			    visz(queue_cases[i].err));
+		else
+			reason = NULL;
+		report("queue_parse", queue_cases[i].desc, reason);
+		unlink(path);
+	}
+}
+
+/* ------------------------------------------------------------------ */
 /* cert.c */
 
 /*
@@ -2961,6 +3019,7 @@ main(int argc, char *argv[])
 	test_rcpt();		/* before any aliases are loaded */
 	test_msg();		/* -t expands local names: no aliases either */
 	test_aliases();
+	test_queue();
 	test_auth();
 	test_cert();
 	test_dns();
