@@ -745,14 +745,17 @@ verify(int nargs, char **args)
 		snprintf(via, sizeof(via), "%s port %d", conf.host ? conf.host :
 		    "(no host set)", conf.port);
 	for (i = 0; i < nargs; i++) {
+		/* A list that fails part-way keeps what came before. */
 		if (addr_parse_list(args[i], &found, err, sizeof(err)) == -1) {
 			printf("%s... bad address: %s\n", args[i], err);
+			addrlist_free(&found);
 			rc = EX_NOUSER;
 			continue;
 		}
 		for (k = 0; k < found.n; k++) {
 			if (addr_rcpt(found.v[k], &to, err, sizeof(err)) == -1) {
 				printf("%s... bad address: %s\n", found.v[k], err);
+				addrlist_free(&to);
 				rc = EX_NOUSER;
 				continue;
 			}

@@ -186,6 +186,11 @@ test_bv() {
 	assert_grep '^postmaster\.\.\. deliverable: relayed to <ops@example.com>' "$T/out"
 	expect_exit 67 ob -bv 'bad@@x' ok@example.net
 	assert_grep 'bad address' "$T/out"
+	# What a bad list read before its error is not the next one's.
+	expect_exit 67 ob -bv 'a@example.net, <bad' c@example.net
+	assert_grep '^a@example.net, <bad\.\.\. bad address' "$T/out"
+	assert_grep '^c@example.net\.\.\. deliverable' "$T/out"
+	assert_no_grep '^a@example.net\.\.\.' "$T/out"
 	expect_exit 64 ob -bv
 	[ -d "$T/spool/queue" ] && [ "$(queued)" != 0 ] && fail "-bv queued"
 	return 0
