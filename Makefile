@@ -4,6 +4,8 @@
 #   make CC=cc STATIC=  dynamic binary with the system libc
 #   make check          the test suite, on this binary and on one built with ASan+UBSan
 #   make demo           a message through the queue to a TLS+AUTH server on loopback
+#   make bench          outbox against dma, nullmailer and msmtp (bench/README.md);
+#                       as root, KEEP=1 keeps the scratch directory bench/.run
 #   make install        DESTDIR and PREFIX honoured; everything runs as root
 #   make install-setgid for multi-user hosts: setgid to OUTBOX_GROUP, the
 #                       spool owned by OUTBOX_USER (see outbox(8), PRIVILEGES)
@@ -109,6 +111,17 @@ demo:
 	$(MAKE) outbox
 	sh tests/demo.sh ./outbox
 
+# The peers are unpacked into bench/.peers, not installed (bench/peers.sh).
+bench/spawn: bench/spawn.c
+	$(CC) -Os -std=c11 -Wall -Wextra -Werror $(STATIC) -s \
+		-o $@ bench/spawn.c
+
+bench: outbox bench/spawn
+	@sh tests/deps.sh bench
+	sh bench/peers.sh bench/.peers
+	KEEP='$(KEEP)' /usr/bin/python3 bench/bench.py --outbox ./outbox \
+		--spawn bench/spawn --peers bench/.peers --dir bench/.run
+
 lint:
 	@sh tests/deps.sh lint
 	$(MAKE) clean
@@ -150,7 +163,7 @@ uninstall:
 
 clean:
 	rm -f outbox outbox-asan $(OBJS) tests/unit tests/unit-asan \
-		tests/fuzz/replay-* tests/fuzz/fuzz-*
+		tests/fuzz/replay-* tests/fuzz/fuzz-* bench/spawn
 
-.PHONY: all deps check demo fuzz lint install install-spool install-setgid \
+.PHONY: all deps check demo bench fuzz lint install install-spool install-setgid \
 	uninstall clean

@@ -4,8 +4,9 @@
 # any other MTA package, and installing one would make it the system's
 # sendmail.  usage: bench/peers.sh DIR
 #
-# DIR/NAME/ is the root of package NAME as dpkg -x unpacks it; bench.py
-# puts those trees over /usr inside a private mount namespace.  Fetched
+# DIR/NAME/ is the root of package NAME as dpkg -x unpacks it, and
+# DIR/NAME/.version its version; bench.py puts those trees over /usr
+# inside a private mount namespace.  Fetched
 # once: nothing is downloaded while DIR/NAME is there.  Each package is
 # unpacked beside, then moved into place, so that an interrupted run
 # leaves no tree that looks whole.
@@ -54,6 +55,7 @@ for p in $todo; do
 	set -- "$tmp/${p}"_*.deb
 	[ -f "$1" ] || { echo "bench/peers.sh: no ${p}_*.deb was downloaded" >&2; exit 1; }
 	dpkg -x "$1" "$tmp/$p.root"
+	dpkg-deb -f "$1" Version >"$tmp/$p.root/.version"
 	mv "$tmp/$p.root" "$dir/$p"
 	echo "unpacked $(basename "$1")"
 done

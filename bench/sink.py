@@ -1,9 +1,8 @@
 #!/usr/bin/python3
-"""The smart host of the benchmark: aiosmtpd on 127.0.0.1 with STARTTLS on
-one port and implicit TLS on another, AUTH PLAIN and LOGIN (after TLS
-only), and a log of every session and message.  It keeps nothing but a
-digest of each message, so that 200 messages or one of 20 MB cost the
-same to keep.
+"""The smart host of the benchmark: aiosmtpd on 127.0.0.1 with STARTTLS,
+AUTH PLAIN and LOGIN (after STARTTLS only), and a log of every session
+and message.  It keeps nothing but a digest of each message, so that 200
+messages or one of 20 MB cost the same to keep.
 
 Usage:
   sink.py --dir DIR --cert F --key F --auth USER:PASS [--quickack]
@@ -15,7 +14,7 @@ instead of after the delayed-ACK timer; without it the kernel's default
 applies, as on a real smart host.
 
 Files in DIR:
-  ports   "STARTTLS_PORT IMPLICIT_PORT", written once both listen
+  port    the port, written once the sink listens
   pid     the sink's PID
   log     one line per event, appended and flushed as it happens:
             session N                      connection N accepted
@@ -31,6 +30,7 @@ Files in DIR:
 
 import argparse
 import asyncio
+from asyncio import sslproto
 import hashlib
 import logging
 import os
@@ -39,7 +39,6 @@ import signal
 import socket
 import ssl
 import time
-import warnings
 
 from aiosmtpd.smtp import SMTP, AuthResult
 
@@ -88,38 +87,57 @@ class Handler:
         return "250 2.0.0 Ok"
 
 
+def quickack(transport):
+    """Ask Linux to acknowledge at once what arrives next; it drops back
+    to delayed ACKs by itself, so this is done after every read."""
+    sock = transport.get_extra_info("socket") if transport else None
+    if sock is not None:
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
+        except OSError:
+            pass
+
+
+def quickack_tls():
+    """Set quick ACKs after every read of a TLS connection as well.  Its
+    bytes, the handshake's included, reach asyncio's SSLProtocol first,
+    not the SMTP protocol: wrap the method every read ends in."""
+    cls = sslproto.SSLProtocol
+    plain = cls.buffer_updated
+
+    def buffer_updated(self, nbytes):
+        quickack(self._transport)
+        plain(self, nbytes)
+    cls.buffer_updated = buffer_updated
+
+
 class Sink(SMTP):
     """aiosmtpd's server, counting sessions and, with quickack, asking
     Linux for an immediate ACK after every read."""
 
-    def __init__(self, handler, log, quickack, **kw):
+    def __init__(self, handler, log, quick, **kw):
         super().__init__(handler, **kw)
         self.log = log
-        self.quickack = quickack
-        self.sock = None
+        self.quick = quick
+        self.counted = False
         self.n = 0
 
     def connection_made(self, transport):
         # Called again by aiosmtpd after STARTTLS: count the first only.
-        if self.sock is None:
-            self.sock = transport.get_extra_info("socket")
+        if not self.counted:
+            self.counted = True
             self.log.sessions += 1
             self.n = self.log.sessions
             self.log.line("session %d" % self.n)
-            self.ack()
+            if self.quick:
+                quickack(transport)
         super().connection_made(transport)
 
     def data_received(self, data):
-        # Decrypted data arrives here too, once per TLS read.
-        self.ack()
+        # Reads before STARTTLS arrive here; after it, quickack_tls acks.
+        if self.quick and self._original_transport is None:
+            quickack(self.transport)
         super().data_received(data)
-
-    def ack(self):
-        if self.quickack and self.sock is not None:
-            try:
-                self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
-            except OSError:
-                pass
 
 
 def authenticator(log, user, password):
@@ -136,29 +154,22 @@ async def serve(opts):
     log = Log(os.path.join(opts.dir, "log"))
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(opts.cert, opts.key)
+    if opts.quickack:
+        quickack_tls()
     handler = Handler(log)
     loop = asyncio.get_running_loop()
 
-    def factory(implicit):
-        return lambda: Sink(
-            handler, log, opts.quickack,
-            hostname="sink.bench.test", ident="bench sink",
-            tls_context=None if implicit else ctx,
-            require_starttls=not implicit,
-            authenticator=authenticator(log, user, password),
-            auth_required=True,
-            # aiosmtpd's own check knows STARTTLS only; with implicit TLS
-            # the connection is TLS from the start.
-            auth_require_tls=not implicit,
-            data_size_limit=SIZE_LIMIT,
-            timeout=60, loop=loop)
+    def factory():
+        return Sink(handler, log, opts.quickack,
+                    hostname="sink.bench.test", ident="bench sink",
+                    tls_context=ctx, require_starttls=True,
+                    authenticator=authenticator(log, user, password),
+                    auth_required=True, auth_require_tls=True,
+                    data_size_limit=SIZE_LIMIT, timeout=60, loop=loop)
 
-    starttls = await loop.create_server(factory(False), "127.0.0.1", 0)
-    implicit = await loop.create_server(factory(True), "127.0.0.1", 0, ssl=ctx,
-                                        ssl_handshake_timeout=10)
-    ports = "%d %d\n" % (starttls.sockets[0].getsockname()[1],
-                         implicit.sockets[0].getsockname()[1])
-    for name, text in (("pid", "%d\n" % os.getpid()), ("ports", ports)):
+    server = await loop.create_server(factory, "127.0.0.1", 0)
+    port = "%d\n" % server.sockets[0].getsockname()[1]
+    for name, text in (("pid", "%d\n" % os.getpid()), ("port", port)):
         path = os.path.join(opts.dir, name)
         with open(path + ".tmp", "w") as f:
             f.write(text)
@@ -169,8 +180,7 @@ async def serve(opts):
         loop.add_signal_handler(sig, done.set)
     loop.call_later(opts.lifetime, done.set)   # stops by itself, always
     await done.wait()
-    starttls.close()
-    implicit.close()
+    server.close()
 
 
 def main():
@@ -182,9 +192,6 @@ def main():
     p.add_argument("--quickack", action="store_true")
     p.add_argument("--lifetime", type=float, default=900.0)
     opts = p.parse_args()
-    # aiosmtpd warns at every start that implicit TLS lets AUTH through
-    # without STARTTLS; that is the point of that port.
-    warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS")
     logging.getLogger("mail.log").setLevel(logging.ERROR)
     asyncio.run(serve(opts))
 
