@@ -4,10 +4,11 @@
 Usage (make bench runs this as root, after tests/deps.sh bench and
 bench/peers.sh):
   bench.py --outbox BIN --spawn BIN --peers DIR --dir SCRATCH [--keep]
-           [--count N] [--runs N]
+           [--count N] [--runs N] [--repeat N]
 
---count and --runs make a shorter run (fewer messages, fewer latency
-runs) for trying a change; the recorded figures use the defaults.
+--count, --runs and --repeat make a shorter run (fewer messages, fewer
+latency runs, fewer queue runs) for trying a change; the recorded
+figures use the defaults.
 
 Every client relays to the same smart host, bench/sink.py on 127.0.0.1,
 over STARTTLS with AUTH, and every figure of the table comes from this
@@ -43,6 +44,7 @@ RCPT = "rcpt@example.org"
 USER, PASSWORD = "bench", "bench-Pa55-w0rd"
 RUNS = 11			# latency: runs of one message each
 COUNT = 200			# messages of a queue run and of the separate ones
+REPEAT = 3			# runs of each of those, for the median
 SMALL = 4096			# bytes of a small message, header included
 BIG = 20 << 20			# bytes of the large message's body
 LIFETIME = 1200			# seconds the sinks live at most
@@ -268,11 +270,60 @@ class Result:
     pass
 
 
+class CpuGroup:
+    """CPU time of a process tree from a cgroup of its own: also counts
+    the processes that no parent reaps (see bench/spawn.c).  cgroup v2
+    (cpu.stat usage_usec), else v1's cpuacct (cpuacct.usage, ns); without
+    either, spawn's rusage."""
+    BASES = (("/sys/fs/cgroup", "cgroup.controllers"),
+             ("/sys/fs/cgroup/unified", "cgroup.controllers"),
+             ("/sys/fs/cgroup/cpuacct", "cpuacct.usage"))
+
+    def __init__(self):
+        self.base = self.kind = None
+        for base, probe in self.BASES:
+            if os.path.exists(os.path.join(base, probe)):
+                self.base, self.kind = base, probe
+                break
+        self.n = 0
+
+    def make(self):
+        if not self.base:
+            return None
+        self.n += 1
+        d = os.path.join(self.base, "outbox-bench-%d-%d" % (os.getpid(), self.n))
+        try:
+            os.mkdir(d)
+        except OSError:
+            self.base = None	# not ours to write: rusage it is
+            return None
+        return d
+
+    def usage_us(self, d):
+        """The group's CPU time; then the group is removed."""
+        if self.kind == "cpuacct.usage":
+            us = int(open(os.path.join(d, "cpuacct.usage")).read()) // 1000
+        else:
+            stat = dict(l.split() for l in open(os.path.join(d, "cpu.stat")))
+            us = int(stat["usage_usec"])
+        try:
+            os.rmdir(d)
+        except OSError:
+            pass	# not empty: spawn has said why (a timeout)
+        return us
+
+
+CPU = None	# the CpuGroup, made in main
+
+
 def spawn(tool, steps, log, trace=False, timeout=180, emptydir=None):
     """Run STEPS, a list of (stdin file or None, argv, background), under
     bench/spawn; a Result with .steps [(start, exit, status)], .start,
     .end, .cpu_us, .maxrss_kb, .hwm_kb, .hwm_prog, .timeout."""
     argv = [tool, "-t", str(timeout), "-l", log]
+    group = CPU.make() if CPU else None
+    if group:
+        argv += ["-g", group]
     if trace:
         argv.append("-m")
     if emptydir:
@@ -298,12 +349,15 @@ def spawn(tool, steps, log, trace=False, timeout=180, emptydir=None):
             r.start, r.end = int(w[2]), int(w[4])
             r.cpu_us = int(w[6]) + int(w[8])
             r.maxrss_kb = int(w[10])
+            r.self_us = int(w[12])
             if "hwm" in w:
                 i = w.index("hwm")
                 r.hwm_kb, r.hwm_prog = int(w[i + 1]), w[i + 2]
             r.timeout = "timeout" in w
     if not hasattr(r, "start"):
         die("spawn printed no total:\n" + out)
+    if group:
+        r.cpu_us = max(0, CPU.usage_us(group) - r.self_us)
     r.failed = [s for s in r.steps if s[2] != 0]
     return r
 
@@ -743,7 +797,7 @@ def machine():
 # ------------------------------------------------------------------ main
 
 def main():
-    global COUNT, RUNS
+    global COUNT, RUNS, REPEAT
     p = argparse.ArgumentParser()
     p.add_argument("--outbox", required=True)
     p.add_argument("--spawn", required=True)
@@ -752,10 +806,13 @@ def main():
     p.add_argument("--keep", action="store_true")
     p.add_argument("--count", type=int, default=COUNT)
     p.add_argument("--runs", type=int, default=RUNS)
+    p.add_argument("--repeat", type=int, default=REPEAT)
     opts = p.parse_args()
-    COUNT, RUNS = opts.count, opts.runs
+    COUNT, RUNS, REPEAT = opts.count, opts.runs, opts.repeat
     enter_namespace(sys.argv[1:])
     began = time.monotonic()
+    global CPU
+    CPU = CpuGroup()
 
     class Ctx:
         pass
@@ -863,10 +920,12 @@ through its running nullmailer-send daemon.
 Queue run: 200 messages queued, then one run (outbox -q, dma -q,
 nullmailer-send with pausetime 0); msmtp has no queue (n/a).
 Separate: 200 submissions one after another, each delivered at once
-(nullmailer: with its daemon running, which is counted).
-CPU per message: user+sys of every process of the client (daemons and
-background children included) during the queue run, or during the 200
-submissions, divided by 200.
+(nullmailer: with its daemon running, which is counted).  Each of these
+is done 3 times, the clients taking turns: median (min-max).
+CPU per message: the CPU time of every process of the client (daemons
+and background children included, and those no parent reaps, such as
+dma -q's one per message), from a cgroup of the run's own, during the
+queue run or the 200 submissions, divided by 200.
 Sessions: SMTP connections the sink accepted; intact: messages whose body
 arrived byte for byte as submitted.
 Instructions: callgrind, the totals of every program added (a program
@@ -875,6 +934,36 @@ from submission to delivery (nullmailer: sendmail, then nullmailer-send
 for one queue run).  valgrind does not run setuid or setgid programs:
 there nullmailer-queue runs as root, dma as the user and group mail.
 """
+
+
+def spread(clients, runs, key, form):
+    """Cells: the median of the runs, and their range when they differ."""
+    cells = {}
+    for c in clients:
+        if c.name not in runs:
+            cells[c.name] = ("n/a", None)
+            continue
+        med, lo, hi = median_range([r[key] for r in runs[c.name]])
+        text = form % med
+        if lo != hi:
+            text += " (%s–%s)" % (form % lo, form % hi)
+        cells[c.name] = (text, med)
+    return cells
+
+
+def intact(clients, runs):
+    """Cells: messages intact out of all those sent in the runs, and the
+    copies beyond one, if any arrived."""
+    cells = {}
+    for c in clients:
+        if c.name not in runs:
+            cells[c.name] = ("n/a", None)
+            continue
+        ok = sum(r["intact"] for r in runs[c.name])
+        extra = sum(r["extra"] for r in runs[c.name])
+        cells[c.name] = ("%d/%d" % (ok, COUNT * len(runs[c.name])) +
+                         (" +%d copies" % extra if extra else ""), None)
+    return cells
 
 
 def measure(bench, clients, sinks):
@@ -924,27 +1013,21 @@ def measure(bench, clients, sinks):
         for mode in ("delayed", "quick"):
             bench.use(sinks[mode])
             what = "queue run of %d queued" % COUNT if queued_run else \
-                "%d separate submissions" % COUNT
-            t.section("%s 4 KiB messages, %s ACK" % (what, mode))
-            res = {}
-            for c in clients:
-                if queued_run and not c.queue_dir:
-                    continue
-                note("%s, %s ACK: %s" % (what, mode, c.name))
-                res[c.name] = bench.batch(c, queued_run)
-
-            def cell(name, f):
-                return f(res[name]) if name in res else na
-            t.row("wall time", {c.name: cell(c.name, lambda r: (
-                "%.2f s" % r["wall"], r["wall"])) for c in clients})
-            t.row("CPU per message", {c.name: cell(c.name, lambda r: (
-                "%.2f ms" % r["cpu"], r["cpu"])) for c in clients})
-            t.row("SMTP sessions", {c.name: cell(c.name, lambda r: (
-                "%d" % r["sessions"], r["sessions"])) for c in clients})
-            t.row("intact", {c.name: cell(c.name, lambda r: (
-                "%d/%d" % (r["intact"], COUNT) +
-                (" +%d copies" % r["extra"] if r["extra"] else ""), None))
-                for c in clients})
+                "%d separate submissions of" % COUNT
+            t.section("%s 4 KiB messages, %s ACK, %d runs" % (what, mode, REPEAT))
+            runs = {}
+            # Clients take turns, so that a slow spell of the disk or the
+            # host does not fall on one client's runs only.
+            for i in range(REPEAT):
+                for c in clients:
+                    if queued_run and not c.queue_dir:
+                        continue
+                    note("%s, %s ACK, run %d: %s" % (what, mode, i + 1, c.name))
+                    runs.setdefault(c.name, []).append(bench.batch(c, queued_run))
+            t.row("wall time", spread(clients, runs, "wall", "%.2f s"))
+            t.row("CPU per message", spread(clients, runs, "cpu", "%.2f ms"))
+            t.row("SMTP sessions", spread(clients, runs, "sessions", "%d"))
+            t.row("intact, all runs", intact(clients, runs))
 
     bench.use(sinks["delayed"])
     t.section("CPU instructions, one 4 KiB message, STARTTLS+AUTH")

@@ -2,7 +2,7 @@
  * spawn: run the commands of one measurement as a process tree of its own,
  * and report what the whole tree cost.  Built static (musl) by make bench.
  *
- *   spawn [-m] [-t SECONDS] [-l LOG] [-e DIR] -- STEP [-- STEP]...
+ *   spawn [-m] [-g CGROUP] [-t SECONDS] [-l LOG] [-e DIR] -- STEP [-- STEP]...
  *   STEP: [-i FILE] [-b] PROGRAM [ARG]...
  *
  * Steps run one after another; each waits for its program to exit, not
@@ -19,12 +19,19 @@
  * standard output:
  *
  *   step N start NS exit NS status S
- *   total start NS end NS user US sys US maxrss KB [hwm KB PROGRAM]
+ *   total start NS end NS user US sys US maxrss KB self US [hwm KB PROGRAM]
  *
  * NS are CLOCK_MONOTONIC nanoseconds, the clock of Python's
  * time.monotonic_ns(), so they compare with the sink's timestamps.
- * user and sys add up every process of the tree; maxrss is the kernel's
- * ru_maxrss for it, the largest peak resident set of any one process.
+ * user and sys add up every process of the tree that was reaped by its
+ * parent; maxrss is the kernel's ru_maxrss for it, the largest peak
+ * resident set of any one process; self is spawn's own CPU time.
+ *
+ * A process whose parent ignores SIGCHLD (dma's queue run forks one per
+ * message so) is reaped by the kernel, and its time reaches no parent's
+ * rusage.  With -g CGROUP, an empty cgroup directory, spawn first moves
+ * itself there, so that everything it starts is counted in the cgroup's
+ * CPU time, which the caller reads once spawn has exited (less self).
  *
  * ru_maxrss is not enough for small programs: the kernel reads a
  * process's resident set through per-CPU counters that it folds only in
@@ -76,12 +83,25 @@ static void on_alarm(int sig)
 	expired = 1;
 }
 
+static void die(const char *what);
+
 static long long now_ns(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* Move spawn, and so all it will start, into the cgroup DIR. */
+static void join(const char *dir)
+{
+	char path[4096];
+	FILE *f;
+
+	snprintf(path, sizeof path, "%s/cgroup.procs", dir);
+	if (!(f = fopen(path, "w")) || fputs("0\n", f) < 0 || fclose(f))
+		die(path);
 }
 
 static void die(const char *what)
@@ -92,7 +112,7 @@ static void die(const char *what)
 
 static void usage(void)
 {
-	fputs("usage: spawn [-t SECONDS] [-l LOG] [-e DIR] -- "
+	fputs("usage: spawn [-m] [-g CGROUP] [-t SECONDS] [-l LOG] [-e DIR] -- "
 	    "[-i FILE] [-b] PROGRAM [ARG]... [-- ...]\n", stderr);
 	exit(64);
 }
@@ -255,12 +275,13 @@ int main(int argc, char **argv)
 	unsigned timeout = 120;
 	const char *log = "/dev/null", *emptydir = NULL;
 	long long t0, t1;
-	struct rusage ru;
+	struct rusage ru, self;
 	struct sigaction sa;
 
-	while ((opt = getopt(argc, argv, "mt:l:e:")) != -1) {
+	while ((opt = getopt(argc, argv, "mg:t:l:e:")) != -1) {
 		switch (opt) {
 		case 'm': trace = 1; break;
+		case 'g': join(optarg); break;
 		case 't': timeout = (unsigned)atoi(optarg); break;
 		case 'l': log = optarg; break;
 		case 'e': emptydir = optarg; break;
@@ -352,10 +373,13 @@ int main(int argc, char **argv)
 		    : 128 + WTERMSIG(st_exit[i]));
 	}
 	getrusage(RUSAGE_CHILDREN, &ru);
-	printf("total start %lld end %lld user %lld sys %lld maxrss %ld",
+	getrusage(RUSAGE_SELF, &self);
+	printf("total start %lld end %lld user %lld sys %lld maxrss %ld self %lld",
 	    t0, t1, (long long)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec,
 	    (long long)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec,
-	    ru.ru_maxrss);
+	    ru.ru_maxrss,
+	    (long long)(self.ru_utime.tv_sec + self.ru_stime.tv_sec) * 1000000 +
+	    self.ru_utime.tv_usec + self.ru_stime.tv_usec);
 	if (trace)
 		printf(" hwm %ld %s", hwm_kb, hwm_prog[0] ? hwm_prog : "?");
 	printf("%s\n", expired ? " timeout" : "");
