@@ -221,30 +221,34 @@ class Messages:
         self.expect = {}
         self.big_body = None
 
-    def _write(self, ident, body):
-        head = ("From: Bench <%s>\nTo: <%s>\nSubject: outbox bench %s\n"
+    @staticmethod
+    def header(ident):
+        return ("From: Bench <%s>\nTo: <%s>\nSubject: outbox bench %s\n"
                 "X-Bench-Id: %s\nContent-Type: text/plain; charset=us-ascii\n"
                 "\n" % (SENDER, RCPT, ident, ident)).encode()
+
+    def _write(self, ident, body):
         path = os.path.join(self.dir, ident)
         with open(path, "wb") as f:
-            f.write(head)
+            f.write(self.header(ident))
             f.write(body)
         self.expect[ident] = (hashlib.sha256(body).hexdigest(), len(body))
         return path, ident
 
     def small(self, ident):
-        """About SMALL bytes: text lines unique to this message, and the
-        lines SMTP's dot-stuffing must carry through: a lone dot (a
-        sendmail without -i would stop there), two dots, a leading dot."""
-        lines = [b".", b"..", b".leading dot"]
+        """SMALL bytes, header included: text lines unique to this
+        message, and the lines SMTP's dot-stuffing must carry through: a
+        lone dot (a sendmail without -i would stop there), two dots, a
+        leading dot."""
+        body = b".\n..\n.leading dot\n"
+        room = SMALL - len(self.header(ident))
         seed = ident.encode()
-        size = 200 + sum(len(l) + 1 for l in lines)
-        while size < SMALL:
+        while len(body) < room:
             seed = hashlib.sha256(seed).digest()
-            line = seed.hex() + " " + seed[:12].hex()
-            lines.append(line.encode())
-            size += len(line) + 1
-        return self._write(ident, b"\n".join(lines) + b"\n")
+            body += seed.hex().encode() + b" " + seed[:12].hex().encode() + b"\n"
+        # cut to size at a line end: the last line is shortened
+        body = body[:room - 1] + b"\n"
+        return self._write(ident, body)
 
     def big(self, ident):
         """BIG bytes of 76-character lines, numbered, so that a lost or
@@ -777,6 +781,10 @@ def ms(ns):
     return "%.1f ms" % (ns / 1e6) if ns < 1e9 else "%.2f s" % (ns / 1e9)
 
 
+def load():
+    return open("/proc/loadavg").read().split()[0]
+
+
 def machine():
     model = "?"
     for line in open("/proc/cpuinfo"):
@@ -811,6 +819,10 @@ def main():
     COUNT, RUNS, REPEAT = opts.count, opts.runs, opts.repeat
     enter_namespace(sys.argv[1:])
     began = time.monotonic()
+    load_before = load()
+    if float(load_before) > 0.5:
+        note("the load average is %s: other work on this machine will show "
+             "in the figures" % load_before)
     global CPU
     CPU = CpuGroup()
 
@@ -877,7 +889,8 @@ def main():
         for s in sinks.values():
             s.stop()
 
-    print("outbox bench, %s" % machine())
+    print("outbox bench, %s, load average %s before, %s after" % (
+        machine(), load_before, load()))
     print("clients: " + ", ".join("%s %s" % (c.name, versions[c.name]) for c in clients))
     print()
     print(table.render())
@@ -1015,6 +1028,7 @@ def measure(bench, clients, sinks):
             what = "queue run of %d queued" % COUNT if queued_run else \
                 "%d separate submissions of" % COUNT
             t.section("%s 4 KiB messages, %s ACK, %d runs" % (what, mode, REPEAT))
+            what = "queue run" if queued_run else "separate submissions"
             runs = {}
             # Clients take turns, so that a slow spell of the disk or the
             # host does not fall on one client's runs only.
