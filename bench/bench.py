@@ -637,9 +637,10 @@ class Bench:
         """Submission to the sink's reply to the final dot."""
         daemon = None
         if isinstance(client, Nullmailer):
-            # nullmailer as installed: its daemon waits on the trigger
+            # nullmailer as installed: its daemon waits on the trigger.
+            # timeout bounds it should this script be killed.
             client.pausetime(60)
-            daemon = subprocess.Popen(["/usr/sbin/nullmailer-send"],
+            daemon = subprocess.Popen(["timeout", "300", "/usr/sbin/nullmailer-send"],
                                       stdout=open(self.ctx.log, "a"),
                                       stderr=subprocess.STDOUT)
             time.sleep(0.5)
