@@ -271,7 +271,7 @@ int main(int argc, char **argv)
 	static long long t_start[MAXSTEPS], t_exit[MAXSTEPS];
 	static int st_exit[MAXSTEPS];
 	pid_t pids[MAXSTEPS], bg[MAXBG];
-	int nsteps = 0, nbg = 0, failed = 0, logfd, i, opt;
+	int nsteps = 0, nbg = 0, failed = 0, logfd, i, opt, rest;
 	unsigned timeout = 120;
 	const char *log = "/dev/null", *emptydir = NULL;
 	long long t0, t1;
@@ -361,7 +361,7 @@ int main(int argc, char **argv)
 			if (bg[i] > 0)
 				kill(bg[i], SIGTERM);
 	}
-	while (reap(&st_exit[MAXSTEPS - 1]))
+	while (reap(&rest))	/* the rest of the tree */
 		;
 	t1 = now_ns();
 
