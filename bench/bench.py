@@ -890,8 +890,10 @@ def main():
         for s in sinks.values():
             s.stop()
 
-    print("outbox bench, %s, load average %s before, %s after" % (
-        machine(), load_before, load()))
+    # The load after would be the bench's own: only the one before says
+    # whether other work shared the machine.
+    print("outbox bench, %s, load average %s before the run" % (
+        machine(), load_before))
     print("clients: " + ", ".join("%s %s" % (c.name, versions[c.name]) for c in clients))
     print()
     print(table.render())
