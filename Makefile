@@ -6,6 +6,8 @@
 #   make lint           compiler warnings, cppcheck, clang-tidy, mandoc -Tlint
 #   make fuzz           each libFuzzer target for FUZZ_SECONDS (clang)
 #   make demo           a message through the queue to a TLS+AUTH server on loopback
+#   make bench          outbox against dma, nullmailer and msmtp (bench/README.md);
+#                       as root, KEEP=1 keeps the scratch directory bench/.run
 #   make install        DESTDIR and PREFIX honoured; everything runs as root
 #   make install-setgid for multi-user hosts: setgid to OUTBOX_GROUP, the
 #                       spool owned by OUTBOX_USER (see outbox(8), PRIVILEGES)
@@ -128,6 +130,17 @@ demo:
 	$(MAKE) outbox
 	sh tests/demo.sh ./outbox
 
+# The peers are unpacked into bench/.peers, not installed (bench/peers.sh).
+bench/spawn: bench/spawn.c
+	$(CC) -Os -std=c11 -Wall -Wextra -Werror $(STATIC) -s \
+		-o $@ bench/spawn.c
+
+bench: outbox bench/spawn
+	@sh tests/deps.sh bench
+	sh bench/peers.sh bench/.peers
+	KEEP='$(KEEP)' /usr/bin/python3 bench/bench.py --outbox ./outbox \
+		--spawn bench/spawn --peers bench/.peers --dir bench/.run
+
 # Static analysis: the compilers (warnings are errors in both builds),
 # cppcheck, clang-tidy (.clang-tidy lists its checks, and why some are
 # off) and mandoc.  cppcheck's variableScope is off because the house
@@ -140,7 +153,8 @@ lint:
 	@sh tests/deps.sh lint
 	$(MAKE) clean
 	$(MAKE) outbox outbox-asan
-	cppcheck $(CPPCHECK_FLAGS) $(SRCS) tests/unit.c tests/fuzz/*.c
+	cppcheck $(CPPCHECK_FLAGS) $(SRCS) tests/unit.c tests/fuzz/*.c \
+	    bench/spawn.c
 	clang-tidy --quiet $(SRCS) -- -std=c11 -D_DEFAULT_SOURCE $(BEARSSL_CFLAGS)
 	mandoc -Tlint -W warning man/outbox.8 man/outbox.conf.5
 
@@ -179,7 +193,7 @@ uninstall:
 
 clean:
 	rm -f outbox outbox-asan $(OBJS) tests/unit tests/unit-asan \
-		tests/fuzz/replay-* tests/fuzz/fuzz-*
+		tests/fuzz/replay-* tests/fuzz/fuzz-* bench/spawn
 
-.PHONY: all deps check demo fuzz fuzz-replay fuzz-check lint install \
+.PHONY: all deps check demo bench fuzz fuzz-replay fuzz-check lint install \
 	install-spool install-setgid uninstall clean

@@ -1,6 +1,7 @@
 #!/bin/sh
 # What outbox's make targets need from Debian/Ubuntu, installed when run
-# as root and named otherwise.  usage: tests/deps.sh build|check|demo|fuzz|lint
+# as root and named otherwise.
+# usage: tests/deps.sh build|check|demo|fuzz|lint|bench
 #
 # check also needs the mail programs that t_callers.sh runs with outbox
 # as their sendmail.  bsd-mailx among them is unpacked into tests/.callers
@@ -51,13 +52,26 @@ lint)
 	need cppcheck command -v cppcheck
 	need clang-tidy command -v clang-tidy
 	;;
+bench)
+	need python3-aiosmtpd /usr/bin/python3 -c 'import aiosmtpd'
+	need openssl command -v openssl
+	need valgrind command -v valgrind
+	# the private mount namespace the peers run in
+	need util-linux command -v unshare
+	# what the peers (bench/peers.sh unpacks them, not installs them)
+	# link with: dma libssl3; nullmailer libgnutls30 and libstdc++6;
+	# msmtp libgnutls30, libgsasl18 and libsecret-1-0
+	for _lib in libssl3 libgnutls30 libstdc++6 libgsasl18 libsecret-1-0; do
+		need $_lib installed $_lib
+	done
+	;;
 fuzz)
 	need clang command -v clang
 	# libFuzzer's runtime
 	need libclang-rt-14-dev sh -c 'ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a'
 	;;
 *)
-	echo "usage: tests/deps.sh build|check|demo|fuzz|lint" >&2
+	echo "usage: tests/deps.sh build|check|demo|fuzz|lint|bench" >&2
 	exit 64
 	;;
 esac
