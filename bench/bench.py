@@ -43,6 +43,7 @@ SENDER = "bench@example.org"
 RCPT = "rcpt@example.org"
 USER, PASSWORD = "bench", "bench-Pa55-w0rd"
 RUNS = 11			# latency: runs of one message each
+BIG_RUNS = 5			# the same for the 20 MiB message
 COUNT = 200			# messages of a queue run and of the separate ones
 REPEAT = 3			# runs of each of those, for the median
 SMALL = 4096			# bytes of a small message, header included
@@ -633,8 +634,11 @@ class Bench:
             client.clear()
         return median_range(times)
 
-    def delivered(self, client):
-        """Submission to the sink's reply to the final dot."""
+    def delivered(self, client, big=False):
+        """Submission to the sink's reply to the final dot: the 4 KiB
+        message RUNS times, or the 20 MiB one BIG_RUNS times."""
+        runs = BIG_RUNS if big else RUNS
+        make = self.ctx.msgs.big if big else self.ctx.msgs.small
         daemon = None
         if isinstance(client, Nullmailer):
             # nullmailer as installed: its daemon waits on the trigger.
@@ -646,8 +650,8 @@ class Bench:
             time.sleep(0.5)
         times = []
         try:
-            for i in range(RUNS + 1):
-                path, ident = self.ctx.msgs.small(self.ident("deliver", client))
+            for i in range(runs + 1):
+                path, ident = make(self.ident("deliver", client))
                 mark = self.sink.mark()
                 r = self.go(client, "latency", [(path, client.submit(path), False)])
                 msgs = self.sink.wait_for([ident], mark, timeout=30)
@@ -661,7 +665,7 @@ class Bench:
                 daemon.terminate()	# by its PID
                 daemon.wait(10)
         self.leftover(client, "latency")
-        return median_range(times) if len(times) == RUNS else None
+        return median_range(times) if len(times) == runs else None
 
     def batch(self, client, queued):
         """COUNT messages: queued first, then one queue run (QUEUED), or
@@ -1024,6 +1028,16 @@ def measure(bench, clients, sinks):
             cells[c.name] = ("%s (%s–%s)" % tuple(ms(x) for x in got), got[0]) \
                 if got else ("failed", None)
         t.row("submit to delivered, %s ACK" % mode, cells)
+
+    bench.use(sinks["delayed"])
+    t.section("one 20 MiB message, delayed ACK, %d runs" % BIG_RUNS)
+    cells = {}
+    for c in clients:
+        note("submit to delivered, 20 MiB: " + c.name)
+        got = bench.delivered(c, big=True)
+        cells[c.name] = ("%s (%s–%s)" % tuple(ms(x) for x in got), got[0]) \
+            if got else ("failed", None)
+    t.row("submit to delivered", cells)
 
     for queued_run in (True, False):
         for mode in ("delayed", "quick"):
