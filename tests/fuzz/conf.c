@@ -62,7 +62,7 @@ is_aliases(const uint8_t *p, size_t n)
 
 	while (i < n && (p[i] == ' ' || p[i] == '\t'))
 		i++;
-	return n - i >= 7 && memcmp(p + i, "aliases", 7) == 0 &&
+	return i + 7 <= n && memcmp(p + i, "aliases", 7) == 0 &&
 	    (n - i == 7 || p[i + 7] == ' ' || p[i + 7] == '\t' ||
 	    p[i + 7] == '\0');
 }

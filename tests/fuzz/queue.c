@@ -139,7 +139,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char id[QID_LEN + 1] = "0123456789abcdef", err[ERR_MAX];
 	size_t qlen = size, k = sizeof(STATE_MAGIC) - 1, i;
-	int deliver, state = 0;
+	int running, state = 0;
 
 	if (qfd == -1)
 		setup();
@@ -154,10 +154,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	store(qfd, qpath, data, qlen);
 	if (state)
 		store(sfd, spath, data + qlen, size - qlen);
-	for (deliver = 0; deliver <= 1; deliver++) {
+	for (running = 0; running <= 1; running++) {
 		dup2(nullfd, STDERR_FILENO);
 		queue_parse(id, reopen(qpath), state ? reopen(spath) : -1,
-		    deliver, err, sizeof(err));
+		    running, err, sizeof(err));
 		dup2(errfd, STDERR_FILENO);
 	}
 	return 0;
