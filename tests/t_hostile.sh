@@ -183,6 +183,11 @@ reason() {
 	assert_grep "$1" "$T/out"
 }
 
+# again: the next case from scratch: no server r, an empty queue.
+again() {
+	rm -rf "$T/r" "$T"/spool/queue/* "$T"/spool/state/*
+}
+
 # server_done NAME: wait until the scripted server NAME has ended.
 server_done() {
 	wait_gone "$(cat "$T/$1/pid")" 30 || fail "server $1 still running"
@@ -193,7 +198,7 @@ server_done() {
 test_garbage_greeting() {
 	for g in '\x16\x03\x01\x01\x2a\x02\xff\xfe\x1b[2J\r\n' \
 	    'HTTP/1.1 400 Bad Request\r\n' '\r\n'; do
-		rm -rf "$T/r" "$T"/spool/queue/* "$T"/spool/state/*
+		again
 		start_raw r "send $g
 recv"
 		hostile_config
@@ -230,7 +235,7 @@ recv'
 	reason 'reply longer than 100 lines or 65536 bytes'
 	assert_no_grep '^C: EHLO' "$T/r/transcript"
 	# The same without a line end at all.
-	rm -rf "$T/r" "$T"/spool/queue/* "$T"/spool/state/*
+	again
 	start_raw r 'send 220 raw\r\n
 expect EHLO
 repeat 0 250 xxxxxxxxxxxxxxxx'
@@ -259,7 +264,7 @@ recv'
 # duplicate" either: a 421 is an answer.
 test_421_each_stage() {
 	for at in greeting mail data dot; do
-		rm -rf "$T/r" "$T"/spool/queue/* "$T"/spool/state/*
+		again
 		case $at in
 		greeting) script= ;;
 		mail|data) script=$(prelude $at) ;;
@@ -303,7 +308,7 @@ close"
 # silence after the final dot is logged as a possible duplicate.
 test_stall_each_stage() {
 	for at in greeting ehlo mail rcpt data body dot; do
-		rm -rf "$T/r" "$T"/spool/queue/* "$T"/spool/state/*
+		again
 		case $at in
 		greeting) script='recv' ;;
 		ehlo|mail|rcpt|data) script=$(prelude $at) ;;
@@ -425,7 +430,7 @@ drain 3'
 	submit
 	reason 'data after the reply'
 	assert_no_grep '^C: MAIL' "$T/r/transcript"
-	rm -rf "$T/r" "$T"/spool/queue/* "$T"/spool/state/*
+	again
 	start_raw r 'send 220 raw\r\n
 expect EHLO
 send 250-raw\r\n250 PIPELINING\r\n
@@ -438,7 +443,7 @@ drain 3'
 	submit
 	reason 'data after the reply'
 	[ ! -e "$T/r/data.1" ] || fail "data sent after a desync"
-	rm -rf "$T/r" "$T"/spool/queue/* "$T"/spool/state/*
+	again
 	start_raw r "$(prelude data)
 send 354 go\\r\\n
 sleep 0.5
