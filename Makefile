@@ -81,7 +81,9 @@ FUZZ_SECONDS = 60
 FUZZ_CC = clang
 FUZZ_SRCS = msg.c aliases.c queue.c smtp.c auth.c tls.c cert.c dns.c conf.c \
 	util.c fortify.c
-FUZZ_DEPS = tests/fuzz/replay.c $(FUZZ_SRCS) outbox.h config.h
+FUZZ_COMMON = tests/fuzz/common.c
+FUZZ_DEPS = tests/fuzz/replay.c $(FUZZ_COMMON) tests/fuzz/fuzz.h $(FUZZ_SRCS) \
+	outbox.h config.h
 
 # tests/fuzz/replay-NAME for each target, remade when it is missing or
 # older than one of its sources (one recipe for all: POSIX make has no
@@ -92,9 +94,9 @@ fuzz-replay:
 		if [ -f $$b ] && [ -z "$$(find tests/fuzz/$$t.c $(FUZZ_DEPS) \
 		    -newer $$b)" ]; then continue; fi; \
 		echo "$(ASAN_CC) $(ASAN_CFLAGS) -o $$b tests/fuzz/$$t.c" \
-		    "tests/fuzz/replay.c $(FUZZ_SRCS) -lbearssl"; \
+		    "tests/fuzz/replay.c $(FUZZ_COMMON) $(FUZZ_SRCS) -lbearssl"; \
 		$(ASAN_CC) $(ASAN_CFLAGS) -o $$b tests/fuzz/$$t.c \
-		    tests/fuzz/replay.c $(FUZZ_SRCS) -lbearssl || exit 1; \
+		    tests/fuzz/replay.c $(FUZZ_COMMON) $(FUZZ_SRCS) -lbearssl || exit 1; \
 	done
 
 fuzz-check: fuzz-replay
@@ -108,7 +110,7 @@ fuzz:
 	for t in $(FUZZ_TARGETS); do \
 		$(FUZZ_CC) -g -O1 -std=c11 -D_DEFAULT_SOURCE \
 		    -fsanitize=fuzzer,address,undefined -o tests/fuzz/fuzz-$$t \
-		    tests/fuzz/$$t.c $(FUZZ_SRCS) -lbearssl || exit 1; \
+		    tests/fuzz/$$t.c $(FUZZ_COMMON) $(FUZZ_SRCS) -lbearssl || exit 1; \
 		mkdir -p tests/fuzz/corpus-$$t; \
 		./tests/fuzz/fuzz-$$t -max_total_time=$(FUZZ_SECONDS) \
 		    tests/fuzz/corpus-$$t tests/data/fuzz-$$t || exit 1; \

@@ -197,20 +197,17 @@ reply(struct smtp *s, int tmo, int flags, char *err, size_t errlen)
 		if (r == 0)
 			errno = ECONNRESET;
 		if (r < 0 && errno == EMSGSIZE)
-			lines = REPLY_LINES_MAX;
-		else if (r <= 0) {
+			goto toolong;
+		if (r <= 0) {
 			io_failed(s, "reading the reply", err, errlen);
 			return -1;
-		} else if (verbose && s->authing && strncmp(line, "334", 3) == 0)
+		}
+		if (verbose && s->authing && strncmp(line, "334", 3) == 0)
 			fprintf(stderr, "<<< 334 <redacted>\n");
 		else if (verbose)
 			fprintf(stderr, "<<< %s%s\n", line, r == 2 ? "..." : "");
-		if (++lines > REPLY_LINES_MAX) {
-			snprintf(err, errlen, "%s: reply longer than %d lines or "
-			    "%d bytes", s->relay, REPLY_LINES_MAX, REPLY_MAX);
-			s->dead = 1;
-			return -1;
-		}
+		if (++lines > REPLY_LINES_MAX)
+			goto toolong;
 		if (len < 3 || line[0] < '2' || line[0] > '5' ||
 		    !isdigit((unsigned char)line[1]) ||
 		    !isdigit((unsigned char)line[2]) ||
@@ -253,6 +250,11 @@ reply(struct smtp *s, int tmo, int flags, char *err, size_t errlen)
 	if (code == 421)
 		s->bye = s->dead = 1;
 	return code;
+toolong:
+	snprintf(err, errlen, "%s: reply longer than %d lines or %d bytes",
+	    s->relay, REPLY_LINES_MAX, REPLY_MAX);
+	s->dead = 1;
+	return -1;
 bad:
 	escape(show, sizeof(show), line, len);
 	snprintf(err, errlen, "%s: protocol error: bad reply line \"%s\"",

@@ -20,8 +20,8 @@
 #include <unistd.h>
 
 #include "../../outbox.h"
+#include "fuzz.h"
 
-int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
 static char	dir[4096], path[4200];
 static int	fd = -1;
@@ -38,14 +38,7 @@ remove_dir(void)
 static void
 setup(void)
 {
-	const char *tmp = getenv("TMPDIR");
-
-	snprintf(dir, sizeof(dir), "%s/outbox-fuzz-conf.XXXXXX",
-	    tmp && *tmp ? tmp : "/tmp");
-	if (mkdtemp(dir) == NULL) {
-		perror(dir);
-		abort();
-	}
+	fuzz_dir(dir, sizeof(dir), "conf");
 	snprintf(path, sizeof(path), "%s/outbox.conf", dir);
 	if ((fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600)) == -1) {
 		perror(path);

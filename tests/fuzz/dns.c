@@ -11,8 +11,8 @@
 #include <string.h>
 
 #include "../../outbox.h"
+#include "fuzz.h"
 
-int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -37,8 +37,8 @@
 #include <unistd.h>
 
 #include "../../outbox.h"
+#include "fuzz.h"
 
-int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
 #define L16	"llllllllllllllll"
 #define D60	"dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd"
@@ -90,16 +90,10 @@ spool_remove(void)
 static void
 setup(void)
 {
-	const char *tmp = getenv("TMPDIR");
 	char err[ERR_MAX], path[4200];
 	int fd;
 
-	snprintf(spool, sizeof(spool), "%s/outbox-fuzz-msg.XXXXXX",
-	    tmp && *tmp ? tmp : "/tmp");
-	if (mkdtemp(spool) == NULL) {
-		perror(spool);
-		abort();
-	}
+	fuzz_dir(spool, sizeof(spool), "msg");
 	atexit(spool_remove);
 	conf.spool = spool;
 	conf.domain = domain;

@@ -25,10 +25,10 @@
 #include <unistd.h>
 
 #include "../../outbox.h"
+#include "fuzz.h"
 
 #define STATE_MAGIC	"outbox-state 1\n"
 
-int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
 static char	dir[4096], qpath[4200], spath[4200], spool[4200];
 static int	qfd = -1, sfd = -1, nullfd = -1, errfd = -1;
@@ -60,14 +60,7 @@ make(char *p, size_t cap, const char *name)
 static void
 setup(void)
 {
-	const char *tmp = getenv("TMPDIR");
-
-	snprintf(dir, sizeof(dir), "%s/outbox-fuzz-queue.XXXXXX",
-	    tmp && *tmp ? tmp : "/tmp");
-	if (mkdtemp(dir) == NULL) {
-		perror(dir);
-		abort();
-	}
+	fuzz_dir(dir, sizeof(dir), "queue");
 	/*
 	 * A state file that does not parse is logged on stderr, which is
 	 * turned off while queue_parse() runs; the sanitizers report on a

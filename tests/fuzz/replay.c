@@ -8,7 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+#include "fuzz.h"
+
 
 int
 main(int argc, char *argv[])

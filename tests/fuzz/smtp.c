@@ -36,8 +36,8 @@
 #include <unistd.h>
 
 #include "../../outbox.h"
+#include "fuzz.h"
 
-int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
 #define TURNS_MAX	64
 
