@@ -117,6 +117,10 @@ void	priv_drop_group(void);
 void	priv_take_group(void);
 void	priv_become(uid_t, gid_t);
 
+/* log_open(): what goes to stderr beside syslog (util.c says more). */
+#define LOG_STDERR_ERR	0	/* errors */
+#define LOG_STDERR_WARN	1	/* errors and warnings */
+#define LOG_STDERR_ALL	2	/* everything, when there is no syslog */
 void	log_open(int);
 void	logmsg(int, const char *, ...) PRINTF(2, 3);
 void	say(const char *, ...) PRINTF(1, 2);
@@ -138,6 +142,7 @@ int64_t	 deadline_in(int);
 void	 rand_bytes(void *, size_t);
 uint32_t crc32_update(uint32_t, const void *, size_t);
 size_t	 escape(char *, size_t, const char *, size_t);
+void	 duration(char *, size_t, long long);
 int	 parse_number(const char *, long long, long long, long long *);
 int	 has8bit(const char *);
 

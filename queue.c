@@ -155,7 +155,9 @@ static void	cred_stamp(char *, size_t);
 static int	auth_held(char *, size_t);
 static void	auth_hold(const char *);
 static void	auth_unhold(void);
-static void	verdicts(struct qmsg *, const char *);
+static void	outcome(const struct qmsg *, const struct rcpt *, const char *,
+		    int, const char *);
+static void	verdicts(struct qmsg *, const char *, const char *);
 static int	send_mx(struct qmsg *, struct tls *, struct smtp **, char *,
 		    size_t, struct addrlist *, struct addrlist *);
 
@@ -1845,6 +1847,7 @@ queue_run(const char *only, const struct qsel *sel, int backoff)
 			    (long long)(time(NULL) - m.time) / 86400,
 			    m.error[0] ? m.error : "none");
 			fail_pending(&m, why);
+			verdicts(&m, "none", NULL);
 			r = settle(&m, &ids);
 			msg_close(&m);
 			if (r == -1)
@@ -1894,8 +1897,9 @@ queue_run(const char *only, const struct qsel *sel, int backoff)
 			if (state_write(&m, why, sizeof(why)) == -1)
 				logmsg(LOG_ERR, "%s: %s", m.id, why);
 			/* A configuration error needs the admin: stderr too. */
-			logmsg(cls == SMTP_CONFIG ? LOG_ERR : LOG_WARNING,
-			    "%s: deferred: %s", m.id, err);
+			if (cls == SMTP_CONFIG)
+				logmsg(LOG_ERR, "%s: %s", m.id, err);
+			verdicts(&m, "none", err);
 			msg_close(&m);
 			rc = cls == SMTP_CONFIG ? EX_CONFIG : EX_TEMPFAIL;
 			break;
@@ -1903,7 +1907,7 @@ queue_run(const char *only, const struct qsel *sel, int backoff)
 
 		attempt(&m, NULL);
 		r = smtp_send(s, &m, err, sizeof(err));
-		verdicts(&m, smtp_relay(s));
+		verdicts(&m, smtp_relay(s), r == -1 ? err : NULL);
 		if (r == -1) {
 			escape(m.error, sizeof(m.error), err, strlen(err));
 			smtp_close(s);
@@ -1931,24 +1935,45 @@ queue_run(const char *only, const struct qsel *sel, int backoff)
 }
 
 /*
- * Log each verdict of the last transaction: the recipients it was for
- * that got a reply.  A pending one's reply becomes the message's error.
+ * The log line of one recipient's outcome, in the shape admins grep
+ * for: "id: to=<addr>, relay=host[addr]:port, delay=..., status=...
+ * (why)"; relay is "none" when no server gave the verdict.
  */
 static void
-verdicts(struct qmsg *m, const char *relay)
+outcome(const struct qmsg *m, const struct rcpt *p, const char *relay,
+    int prio, const char *why)
+{
+	char delay[32];
+
+	duration(delay, sizeof(delay), (long long)time(NULL) - m->time);
+	logmsg(prio, "%s: to=<%s>, relay=%s, delay=%s, status=%s (%s)", m->id,
+	    p->addr, relay, delay, p->state == R_SENT ? "sent" :
+	    p->state == R_FAILED ? "bounced" : "deferred", why);
+}
+
+/*
+ * Log each outcome of the last transaction, one line per recipient it
+ * was for: those with a reply, and when the session failed (err set)
+ * those still pending without one.  A pending one's reply becomes the
+ * message's error.  Recipients settled in an earlier run are not
+ * logged again.
+ */
+static void
+verdicts(struct qmsg *m, const char *relay, const char *err)
 {
 	struct rcpt *p;
 	size_t k;
 
 	for (k = 0; k < m->nrcpt; k++) {
 		p = &m->rcpt[k];
-		if (p->text[0] == '\0' || p->skip)
+		if (p->skip || p->state == R_BOUNCED)
 			continue;
-		logmsg(p->state == R_SENT ? LOG_INFO : LOG_WARNING,
-		    "%s: to=<%s>, relay=%s, status=%s (%s)", m->id, p->addr,
-		    relay, p->state == R_SENT ? "sent" : p->state == R_FAILED ?
-		    "bounced" : "deferred", p->text);
-		if (p->state == R_PENDING)
+		if (p->text[0] != '\0')
+			outcome(m, p, relay, p->state == R_SENT ? LOG_INFO :
+			    LOG_WARNING, p->text);
+		else if (p->state == R_PENDING && err != NULL)
+			outcome(m, p, relay, LOG_WARNING, err);
+		if (p->state == R_PENDING && p->text[0] != '\0')
 			strlcpy(m->error, p->text, sizeof(m->error));
 	}
 }
@@ -1994,8 +2019,8 @@ send_mx(struct qmsg *m, struct tls *tls, struct smtp **sp, char *cur,
 			strlcpy(m->rcpt[i].text, "5.1.3 no domain to deliver to "
 			    "(host mx)", sizeof(m->rcpt[i].text));
 			m->rcpt[i].skip = 2;
-			logmsg(LOG_WARNING, "%s: to=<%s>, status=bounced (%s)",
-			    m->id, m->rcpt[i].addr, m->rcpt[i].text);
+			outcome(m, &m->rcpt[i], "none", LOG_WARNING,
+			    m->rcpt[i].text);
 			continue;
 		}
 		/* This domain's turn: its recipients alone. */
@@ -2027,17 +2052,19 @@ send_mx(struct qmsg *m, struct tls *tls, struct smtp **sp, char *cur,
 						    sizeof(m->rcpt[k].text), text,
 						    strlen(text));
 					}
-				verdicts(m, dom);
+				verdicts(m, "none", NULL);
 			} else if (*sp == NULL) {
-				logmsg(cls == SMTP_CONFIG ? LOG_ERR : LOG_WARNING,
-				    "%s: deferred for %s: %s", m->id, dom, err);
-				if (cls == SMTP_CONFIG)
+				/* A configuration error needs the admin. */
+				if (cls == SMTP_CONFIG) {
+					logmsg(LOG_ERR, "%s: %s", m->id, err);
 					rc = EX_CONFIG;
+				}
+				verdicts(m, "none", err);
 				addrlist_push(down, dom);
 				addrlist_push(downwhy, err);
 			} else {
 				r = smtp_send(*sp, m, err, sizeof(err));
-				verdicts(m, smtp_relay(*sp));
+				verdicts(m, smtp_relay(*sp), r == -1 ? err : NULL);
 				if (r == -1) {
 					smtp_close(*sp);
 					*sp = NULL;
@@ -2045,7 +2072,8 @@ send_mx(struct qmsg *m, struct tls *tls, struct smtp **sp, char *cur,
 					addrlist_push(downwhy, err);
 				}
 			}
-		}
+		} else
+			verdicts(m, "none", downwhy->v[k]);
 		/* Unreachable, now or before in this run: say why. */
 		for (k = 0; k < down->n; k++)
 			if (strcasecmp(down->v[k], dom) == 0)

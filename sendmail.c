@@ -624,7 +624,7 @@ deliver(struct addrlist *ids, enum deliver mode)
 				if (fd > STDERR_FILENO)
 					close(fd);
 			}
-			log_open(0);
+			log_open(LOG_STDERR_ERR);
 			for (i = 0; i < ids->n; i++)
 				queue_run(ids->v[i], NULL, 0);
 			_exit(0);
@@ -856,7 +856,7 @@ main(int argc, char **argv)
 				addrlist_push(&o.del, argv[i]);
 			if (o.selecting || o.interval || o.del.n == 0)
 				usage();
-			log_open(1);
+			log_open(LOG_STDERR_WARN);
 			for (rc = EX_OK, k = 0; k < o.del.n; k++)
 				if ((i = queue_delete(o.del.v[k])) != EX_OK)
 					rc = i;
@@ -866,7 +866,8 @@ main(int argc, char **argv)
 			usage();
 		if ((rc = queue_runner(err, sizeof(err))) != 0)
 			die(rc, "%s", err);
-		log_open(verbose || isatty(STDERR_FILENO) || o.interval > 0);
+		log_open(isatty(STDERR_FILENO) || o.interval > 0 ?
+		    LOG_STDERR_ALL : LOG_STDERR_ERR);
 		for (;;) {
 			/* -q<interval> backs off; a plain -q as configured. */
 			rc = queue_run(NULL, o.selecting ? &o.sel : NULL,
@@ -881,14 +882,15 @@ main(int argc, char **argv)
 			usage();
 		if (setgid_mode && queue_drop(err, sizeof(err)) == -1)
 			die(EX_TEMPFAIL, "%s", err);
-		log_open(0);
+		log_open(LOG_STDERR_ERR);
 		return smtp_stdin(o.deliver >= 0 ? (enum deliver)o.deliver :
 		    conf.deliver, o.fullname ? o.fullname : caller.gecos,
 		    caller.self);
 	case M_SUBMIT:
 		if (setgid_mode && queue_drop(err, sizeof(err)) == -1)
 			die(EX_TEMPFAIL, "%s", err);
-		log_open(1);
+		log_open(isatty(STDERR_FILENO) ? LOG_STDERR_ALL :
+		    LOG_STDERR_WARN);
 		return submit(&o, argc - first, argv + first);
 	case M_ALIASES:
 	case M_CHECK:

@@ -8,9 +8,11 @@
 #include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
+#include <sys/un.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -30,23 +32,54 @@ int verbose;
 const char *log_tag = "outbox";
 int setgid_mode;
 
-static int log_stderr = 1;	/* until log_open() says otherwise */
+static int log_stderr = LOG_STDERR_WARN;	/* until log_open() says */
 static int log_syslog;
 
 static ssize_t	plain_read(void *, void *, size_t, int64_t);
 static int	plain_write(void *, const void *, size_t, int64_t);
 
 /*
- * Where logmsg() writes: always syslog (facility mail).  Errors, which
- * need the admin, also go to stderr (cron mails them); with to_stderr
- * set warnings do too, and with -v everything.
+ * Is a syslog daemon listening on /dev/log?  Where none is (most
+ * containers, a bare chroot), syslog(3) drops every line in silence.
+ */
+static int
+syslog_listens(void)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd, ok;
+
+	strlcpy(sun.sun_path, "/dev/log", sizeof(sun.sun_path));
+	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
+		return 0;
+	ok = connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0;
+	close(fd);
+	if (ok || errno != EPROTOTYPE)
+		return ok;
+	/* A stream socket, as some syslog daemons make. */
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return 0;
+	ok = connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0;
+	close(fd);
+	return ok;
+}
+
+/*
+ * Where logmsg() writes: syslog (facility mail), and standard error as
+ * to_stderr says.  Errors, which need the admin, always go there (cron
+ * mails them); LOG_STDERR_WARN adds warnings, and -v everything.
+ * LOG_STDERR_ALL, for a queue runner at an interval or a terminal,
+ * adds everything when there is no syslog to write to: then standard
+ * error is the log.  A one-shot run from cron never gets more than
+ * its warnings, or each run would mail its own log back to the queue.
  */
 void
 log_open(int to_stderr)
 {
-	openlog(log_tag, LOG_PID | LOG_NDELAY, LOG_MAIL);
-	log_syslog = 1;
-	log_stderr = to_stderr;
+	log_syslog = syslog_listens();
+	if (log_syslog)
+		openlog(log_tag, LOG_PID | LOG_NDELAY, LOG_MAIL);
+	log_stderr = to_stderr == LOG_STDERR_ALL && log_syslog ?
+	    LOG_STDERR_WARN : to_stderr;
 }
 
 static void
@@ -67,8 +100,8 @@ logmsg(int prio, const char *fmt, ...)
 		vsyslog(prio, fmt, ap);
 		va_end(ap);
 	}
-	if ((log_stderr && (prio <= LOG_WARNING || verbose)) ||
-	    prio <= LOG_ERR) {
+	if (prio <= LOG_ERR || verbose || log_stderr == LOG_STDERR_ALL ||
+	    (log_stderr == LOG_STDERR_WARN && prio <= LOG_WARNING)) {
 		va_start(ap, fmt);
 		vsay(fmt, ap);
 		va_end(ap);
@@ -219,6 +252,23 @@ crc32_update(uint32_t crc, const void *buf, size_t len)
 	while (len--)
 		crc = table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
 	return ~crc;
+}
+
+/*
+ * secs as sendmail's logs give a delay: HH:MM:SS, with "D+" before it
+ * from a day on; a negative span (a clock set back) is 0.
+ */
+void
+duration(char *buf, size_t cap, long long secs)
+{
+	if (secs < 0)
+		secs = 0;
+	if (secs >= 86400)
+		snprintf(buf, cap, "%lld+%02lld:%02lld:%02lld", secs / 86400,
+		    secs / 3600 % 24, secs / 60 % 60, secs % 60);
+	else
+		snprintf(buf, cap, "%02lld:%02lld:%02lld", secs / 3600,
+		    secs / 60 % 60, secs % 60);
 }
 
 /*

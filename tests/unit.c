@@ -2609,6 +2609,22 @@ test_queue(void)
 	const char *reason;
 	size_t i, bl = strlen(QTEST_BODY);
 	int fd, n, rc;
+	static const struct {
+		long long secs;
+		const char *want;
+	} delays[] = {
+		{ -5, "00:00:00" }, { 0, "00:00:00" }, { 59, "00:00:59" },
+		{ 3661, "01:01:01" }, { 86399, "23:59:59" },
+		{ 86400, "1+00:00:00" }, { 5 * 86400 + 7322, "5+02:02:02" },
+	};
+	char d[32];
+
+	/* The delay= of the log lines. */
+	for (i = 0; i < nitems(delays); i++) {
+		duration(d, sizeof(d), delays[i].secs);
+		report("duration", delays[i].want, strcmp(d, delays[i].want) == 0 ?
+		    NULL : why("got %s", d));
+	}
 
 	snprintf(path, sizeof(path), "%s/queue-file", spool);
 	for (i = 0; i < nitems(queue_cases); i++) {
