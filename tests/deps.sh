@@ -2,6 +2,7 @@
 # What outbox's make targets need from Debian/Ubuntu, installed when run
 # as root and named otherwise.
 # usage: tests/deps.sh build|check|demo|fuzz|lint|bench
+#        tests/deps.sh cross [ARCH...]
 #
 # check also needs the mail programs that t_callers.sh runs with outbox
 # as their sendmail.  bsd-mailx among them is unpacked into tests/.callers
@@ -10,12 +11,18 @@
 # tests start on loopback addresses of their own: where installing it
 # also starts the system's nsd service on every address, stop that
 # (systemctl disable --now nsd).
+#
+# cross is for make check-cross: for each ARCH (tests/cross.sh knows
+# them; all of them by default) the cross compiler, that Debian
+# architecture's musl and BearSSL, and qemu-user, after adding the
+# architecture to dpkg's.
 
 TESTS=$(cd "$(dirname "$0")" && pwd)
 CALLERS=$TESTS/.callers
 
 need() {	# need PACKAGE TEST...: PACKAGE is missing unless TEST succeeds
 	_pkg=$1; shift
+	case " $missing " in *" $_pkg "*) return ;; esac
 	"$@" >/dev/null 2>&1 || missing="$missing $_pkg"
 }
 
@@ -24,6 +31,7 @@ installed() {	# installed PACKAGE: for libraries, which have no command
 }
 
 missing=
+foreign=
 need musl-tools command -v musl-gcc
 need libbearssl-dev test -f /usr/include/bearssl/bearssl.h
 case $1 in
@@ -65,6 +73,27 @@ bench)
 		need $_lib installed $_lib
 	done
 	;;
+cross)
+	shift
+	# shellcheck disable=SC2046 # one word per architecture
+	[ $# -gt 0 ] || set -- $(sh "$TESTS/cross.sh" archs)
+	for _a in "$@"; do
+		_cc=$(sh "$TESTS/cross.sh" cc "$_a") || exit 64
+		_m=$(sh "$TESTS/cross.sh" multiarch "$_a")
+		_d=$(sh "$TESTS/cross.sh" debarch "$_a")
+		dpkg --print-foreign-architectures 2>/dev/null | grep -qx "$_d" ||
+		    foreign="$foreign $_d"
+		need "gcc-$_m" command -v "$_m-gcc"
+		# the musl-gcc wrapper for that architecture
+		need "musl-dev:$_d" command -v "$_cc"
+		need "libbearssl-dev:$_d" test -f "/usr/lib/$_m/libbearssl.a"
+		need qemu-user-static command -v "$(sh "$TESTS/cross.sh" qemu "$_a")"
+	done
+	# the smoke test's server, its certificates, and file(1) on each binary
+	need python3-aiosmtpd /usr/bin/python3 -c 'import aiosmtpd'
+	need openssl command -v openssl
+	need file command -v file
+	;;
 fuzz)
 	need clang command -v clang
 	# libFuzzer's runtime
@@ -72,6 +101,7 @@ fuzz)
 	;;
 *)
 	echo "usage: tests/deps.sh build|check|demo|fuzz|lint|bench" >&2
+	echo "       tests/deps.sh cross [ARCH...]" >&2
 	exit 64
 	;;
 esac
@@ -80,10 +110,25 @@ if [ -n "$missing" ]; then
 	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 		echo "installing:$missing"
 		export DEBIAN_FRONTEND=noninteractive
-		apt-get update -qq && apt-get install -y -qq --no-install-recommends $missing \
+		for _d in $foreign; do
+			dpkg --add-architecture "$_d" ||
+			    { echo "dpkg --add-architecture $_d failed" >&2; exit 1; }
+		done
+		# An index that failed to download (a mirror in sync) need not
+		# hold what is missing: the install says when it does.
+		apt-get update -qq ||
+		    echo "apt-get update failed in part; installing all the same" >&2
+		apt-get install -y -qq --no-install-recommends $missing \
 		    >/dev/null || { echo "apt-get install$missing failed" >&2; exit 1; }
 	else
 		echo "missing packages:$missing" >&2
+		if [ -n "$foreign" ]; then
+			echo "first add the architectures and update the lists:" >&2
+			for _d in $foreign; do
+				echo "    sudo dpkg --add-architecture $_d" >&2
+			done
+			echo "    sudo apt-get update" >&2
+		fi
 		echo "install them with: sudo apt-get install$missing" >&2
 		exit 1
 	fi
