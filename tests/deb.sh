@@ -151,7 +151,7 @@ step "dpkg-buildpackage -us -uc -b in $SRC"
 # The tracked files as they are in the work tree, with contrib/debian as
 # debian/: what a source package made from this commit would hold.
 mkdir "$SRC" && git -C "$TOP" ls-files -z >"$W/files" ||
-    { echo "check-deb copies the files git tracks: $TOP is no git work tree"; exit 1; }
+    { echo "check-deb copies the files that git tracks: git ls-files failed in $TOP"; exit 1; }
 (cd "$TOP" && tar --null -T "$W/files" -cf -) | tar -xf - -C "$SRC" &&
     cp -R "$SRC/contrib/debian" "$SRC/debian" || exit 1
 if (cd "$SRC" && dpkg-buildpackage -us -uc -b) >"$W/build.log" 2>&1; then
@@ -233,6 +233,8 @@ fi
 step "maintainer scripts in a throwaway root"
 if [ "$(id -u)" != 0 ]; then
 	echo "skipped: this needs root; the scripts were checked with sh -n only"
+elif ! unshare -m true 2>/dev/null; then
+	echo "skipped: no mount namespace could be made (unshare -m); the scripts were checked with sh -n only"
 else
 	mkdir "$W/ns" && cp "$DEB" "$W/outbox.deb"
 	unshare -m --propagation private sh "$0" --namespace "$W" >"$W/root.log" 2>&1
