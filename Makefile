@@ -6,6 +6,7 @@
 #   make lint           compiler warnings, cppcheck, clang-tidy, mandoc -Tlint
 #   make fuzz           each libFuzzer target for FUZZ_SECONDS (clang)
 #   make demo           a message through the queue to a TLS+AUTH server on loopback
+#   make check-deb      build the Debian package (contrib/debian) and check it
 #   make bench          outbox against dma, nullmailer and msmtp (bench/README.md);
 #                       as root, KEEP=1 keeps the scratch directory bench/.run
 #   make install        DESTDIR and PREFIX honoured; everything runs as root
@@ -162,6 +163,15 @@ check:
 	./tests/unit-asan -q
 	$(MAKE) fuzz-check
 	sh tests/run ./outbox ./outbox-asan
+
+# The Debian package, built from a scratch copy of the tracked files and
+# checked; as root also installed and purged in a throwaway root
+# (tests/deb.sh).
+check-deb:
+	@sh tests/deps.sh deb
+	sh tests/deb.sh
+
+.PHONY: check-deb
 
 demo:
 	@sh tests/deps.sh demo

@@ -1,7 +1,7 @@
 #!/bin/sh
 # What outbox's make targets need from Debian/Ubuntu, installed when run
 # as root and named otherwise.
-# usage: tests/deps.sh build|check|demo|fuzz|lint|bench
+# usage: tests/deps.sh build|check|demo|fuzz|lint|bench|deb
 #        tests/deps.sh cross [ARCH...]
 #
 # check also needs the mail programs that t_callers.sh runs with outbox
@@ -94,13 +94,21 @@ cross)
 	need openssl command -v openssl
 	need file command -v file
 	;;
+deb)
+	# No fakeroot: contrib/debian/control says Rules-Requires-Root: no.
+	need dpkg-dev command -v dpkg-buildpackage
+	need debhelper command -v dh
+	need git command -v git
+	need file command -v file
+	need lintian command -v lintian
+	;;
 fuzz)
 	need clang command -v clang
 	# libFuzzer's runtime
 	need libclang-rt-14-dev sh -c 'ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a'
 	;;
 *)
-	echo "usage: tests/deps.sh build|check|demo|fuzz|lint|bench" >&2
+	echo "usage: tests/deps.sh build|check|demo|fuzz|lint|bench|deb" >&2
 	echo "       tests/deps.sh cross [ARCH...]" >&2
 	exit 64
 	;;
