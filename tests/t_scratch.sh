@@ -1,0 +1,227 @@
+# outbox in a bare root: the layout of the image that contrib/Dockerfile
+# builds FROM scratch, run with chroot.  The root holds the binary with
+# the links "make install" makes, the CA bundle, the spool directory,
+# and what a container gets mounted: /etc/outbox.conf (and a password
+# file), /etc/resolv.conf.  No /dev, /proc, /tmp, /etc/passwd, /etc/hosts
+# nor a shell.  The smart host is aiosmtpd on loopback with STARTTLS and
+# AUTH, reached by its address or by a name that NSD serves.
+#
+# The sanitizer build is dynamic: its libraries go into the root too, and
+# ASan wants /proc, which is mounted there in a private mount namespace
+# for that build only.  The release build runs without it.
+
+# scratch_ready: skip unless this can run here.  Sets SCRATCH_DYN (1 for
+# a dynamic binary) and SCRATCH_UNSHARE (the prefix that lets an ordinary
+# user chroot: a user namespace where that user is root).
+scratch_ready() {
+	command -v chroot >/dev/null 2>&1 || skip "needs chroot (coreutils)"
+	SCRATCH_DYN=0
+	if ldd "$OUTBOX" >/dev/null 2>&1; then
+		SCRATCH_DYN=1
+	fi
+	SCRATCH_UNSHARE=
+	if [ "$(id -u)" != 0 ]; then
+		unshare -r chroot / true >/dev/null 2>&1 ||
+		    skip "needs root, or unshare -r for chroot in a user namespace"
+		[ "$SCRATCH_DYN" = 0 ] ||
+		    skip "the sanitizer build needs /proc mounted in the root," \
+		    "which takes root"
+		SCRATCH_UNSHARE="unshare -r"
+	fi
+	unset OUTBOX_CONFIG OUTBOX_RESOLV_CONF
+	R=$T/root
+}
+
+# scratch_root: the image's layout under $R, as contrib/Dockerfile makes
+# it with "make install DESTDIR=/stage PREFIX=/usr" and then copies it:
+# the binary and its links, the CA bundle (here the test CA alone, so
+# that only this file can make the server's certificate pass), and the
+# spool directory, mode 0700.  For a dynamic binary, the libraries ldd
+# names and a /proc to mount on.  $T/layout lists what is there.
+scratch_root() {
+	mkdir -p "$R/usr/sbin" "$R/usr/bin" "$R/etc/ssl/certs" "$R/var/spool"
+	cp "$OUTBOX" "$R/usr/sbin/outbox" || fail "unable to copy the binary"
+	chmod 755 "$R/usr/sbin/outbox"
+	ln -s outbox "$R/usr/sbin/sendmail"
+	ln -s outbox "$R/usr/sbin/newaliases"
+	ln -s /usr/sbin/outbox "$R/usr/bin/mailq"
+	cp "$CERTS/ca.pem" "$R/etc/ssl/certs/ca-certificates.crt"
+	chmod 644 "$R/etc/ssl/certs/ca-certificates.crt"
+	mkdir -m 0700 "$R/var/spool/outbox"
+	if [ "$SCRATCH_DYN" = 1 ]; then
+		for l in $(ldd "$OUTBOX" | sed -n 's/.*[ 	]\(\/[^ ]*\) (0x.*/\1/p'); do
+			mkdir -p "$R${l%/*}"
+			cp -L "$l" "$R$l" || fail "unable to copy $l"
+		done
+		mkdir -m 0555 "$R/proc"
+	fi
+	for d in dev tmp etc/passwd etc/group etc/hosts bin/sh; do
+		[ ! -e "$R/$d" ] || fail "the root has /$d"
+	done
+}
+
+# scratch_conf [key value]...: the mounted /etc/outbox.conf, mode 0600:
+# the smart host on $PORT, AUTH, and no cafile or spool line, so the
+# defaults inside the root are used.
+scratch_conf() {
+	{
+		echo "port $PORT"
+		echo "user alice"
+		echo "domain example.org"
+		echo "timeout 10"
+		while [ $# -ge 2 ]; do echo "$1 $2"; shift 2; done
+	} >"$R/etc/outbox.conf"
+	chmod 600 "$R/etc/outbox.conf"
+}
+
+# layout: what the root holds, but the spool's contents, the sanitizer's
+# libraries and reports and /proc, one path a line with its type.
+layout() {
+	(cd "$R" && find . \( -path ./var/spool/outbox -o -path ./proc \
+	    -o -path ./lib -o -path ./lib64 -o -path ./usr/lib \
+	    -o -path ./usr/lib64 \) -prune -o -printf '%y %p\n' |
+	    grep -v '^f \./sanitizer\.' | sort)
+}
+
+# inroot CMD...: CMD run in the root (stdin passes through; its status is
+# returned), bounded in time.  A dynamic binary gets /proc mounted, in a
+# mount namespace of its own, and its sanitizer reports are moved to $T
+# for tests/run to find.
+inroot() {
+	if [ "$SCRATCH_DYN" = 1 ]; then
+		ASAN_OPTIONS=$(printf '%s' "$ASAN_OPTIONS" |
+		    sed 's|log_path=[^:]*|log_path=/sanitizer|') \
+		    timeout -k 5 60 unshare -m --propagation private sh -c \
+		    'mount -t proc outbox-test-proc "$0/proc" || exit 70
+		    exec chroot "$0" "$@"' "$R" "$@"
+	else
+		timeout -k 5 60 $SCRATCH_UNSHARE chroot "$R" "$@"
+	fi
+	_rc=$?
+	sanitizer_reports
+	return $_rc
+}
+
+# sanitizer_reports: move the reports written in the root to $T.
+sanitizer_reports() {
+	for _f in "$R"/sanitizer.*; do
+		[ -f "$_f" ] && mv "$_f" "$T/${_f##*/}"
+	done
+	return 0
+}
+
+# spooled: the messages in the root's queue.
+spooled() {
+	ls "$R/var/spool/outbox/queue" 2>/dev/null | wc -l | tr -d ' '
+}
+
+# cron_mail TOKEN: a message as cron writes it, whose body carries TOKEN.
+cron_mail() {
+	printf '%s\n' 'From: root (Cron Daemon)' 'To: root' \
+	    'Subject: Cron <root@app> /usr/local/bin/backup' \
+	    'MIME-Version: 1.0' 'Content-Type: text/plain; charset=UTF-8' \
+	    'Content-Transfer-Encoding: 8bit' 'X-Cron-Env: <SHELL=/bin/sh>' \
+	    'X-Cron-Env: <HOME=/root>' 'X-Cron-Env: <LOGNAME=root>' '' \
+	    "backup done: $1" '.' 'a line with a dot alone came before'
+}
+
+# same_body MSG TOKEN: the server's MSG has the body of cron_mail TOKEN.
+same_body() {
+	cron_mail "$2" | sed '1,/^$/d' >"$T/want"
+	body "$1" >"$T/got"
+	cmp -s "$T/want" "$T/got" || {
+		diff "$T/want" "$T/got" | sed 's/^/    /' >&2
+		fail "$1: not the body that was submitted"
+	}
+}
+
+# The smart host by address, as in the image with only its mounted
+# config: cron's message is queued in the root's spool (the config says
+# "deliver queue", as an application container that leaves delivery to a
+# sidecar would), mailq lists it, outbox -q sends it over STARTTLS with
+# AUTH, checking the certificate (issued for 127.0.0.1) against the CA
+# bundle in the root.  Then a message with -odi goes at once.  Nothing
+# is made outside the spool.
+test_scratch_ip() {
+	scratch_ready
+	smart_host s ip
+	scratch_root
+	scratch_conf host 127.0.0.1 password s3cret-Pa55 deliver queue
+	printf 'nameserver 127.0.0.1\n' >"$R/etc/resolv.conf"
+	layout >"$T/layout"
+
+	# (a) As cron hands over a job's output.
+	cron_mail one | expect_exit 0 inroot /usr/sbin/sendmail -oi -oem root
+	[ "$(spooled)" = 1 ] || fail "not queued in the root's spool"
+	id=$(ls "$R/var/spool/outbox/queue")
+	grep -q -F 'backup done: one' "$R/var/spool/outbox/queue/$id" ||
+	    fail "the queued file does not hold the message"
+	[ "$(count_msgs "$T/s")" = 0 ] || fail "sent despite deliver queue"
+
+	# (b) Both listings name it and its recipient.
+	for cmd in "/usr/sbin/outbox -bp" /usr/bin/mailq; do
+		expect_exit 0 inroot $cmd
+		assert_grep "^$id " "$T/out"
+		assert_grep '<root@example.org>' "$T/out"
+	done
+
+	# (c) The queue run delivers it, and only it.
+	expect_exit 0 inroot /usr/sbin/outbox -q
+	[ "$(count_msgs "$T/s")" = 1 ] || fail "not delivered by outbox -q"
+	assert_grep '^rcpt root@example.org$' "$T/s/msg.1.env"
+	assert_grep '^auth alice$' "$T/s/msg.1.env"
+	assert_grep '^tls yes$' "$T/s/msg.1.env"
+	same_body "$T/s/msg.1" one
+	assert_grep '^Subject: Cron <root@app> /usr/local/bin/backup' "$T/s/msg.1"
+	[ "$(spooled)" = 0 ] || fail "queue not empty after the run"
+
+	# (d) In the foreground: delivered before sendmail returns.
+	cron_mail two |
+	    expect_exit 0 inroot /usr/sbin/sendmail -odi -oi -oem root
+	[ "$(count_msgs "$T/s")" = 2 ] || fail "-odi did not deliver at once"
+	same_body "$T/s/msg.2" two
+	[ "$(spooled)" = 0 ] || fail "queue not empty after -odi"
+
+	layout >"$T/layout.after"
+	diff "$T/layout" "$T/layout.after" >"$T/layout.diff" || {
+		sed 's/^/    /' "$T/layout.diff" >&2
+		fail "outbox made files outside its spool"
+	}
+}
+
+# The smart host by name, as a container finds it: mail.outbox.test
+# exists only in the zone NSD serves on the address in the root's
+# resolv.conf (there is no /etc/hosts), and the certificate names it.
+# The config is public and the password is in a file of mode 0600, as a
+# mounted secret.  Cron's message goes at once, with the default -odi.
+test_scratch_dns() {
+	scratch_ready
+	dns_ready
+	smart_host s target
+	zone ns outbox.test 'mail IN A 127.0.0.1'
+	start_nsd ns
+	scratch_root
+	printf 'nameserver %s\noptions timeout:1 attempts:2\n' "$NS" \
+	    >"$R/etc/resolv.conf"
+	mkdir -p "$R/run/secrets"
+	printf 's3cret-Pa55\n' >"$R/run/secrets/outbox-password"
+	chmod 600 "$R/run/secrets/outbox-password"
+	scratch_conf host mail.outbox.test \
+	    passwordfile /run/secrets/outbox-password
+	chmod 644 "$R/etc/outbox.conf"
+
+	cron_mail dns | expect_exit 0 inroot /usr/sbin/sendmail -oi -oem root
+	[ "$(count_msgs "$T/s")" = 1 ] || fail "not delivered at once"
+	assert_grep '^auth alice$' "$T/s/msg.1.env"
+	assert_grep '^tls yes$' "$T/s/msg.1.env"
+	same_body "$T/s/msg.1" dns
+	[ "$(spooled)" = 0 ] || fail "queue not empty"
+	# The name, not a fallback, found the server: without the name
+	# server nothing is sent, and the message waits.
+	nsd=$(cat "$T/ns/pid")
+	kill "$nsd"
+	wait_gone "$nsd" 10 || fail "nsd did not stop"
+	cron_mail gone | expect_exit 0 inroot /usr/sbin/sendmail -oi -oem root
+	[ "$(count_msgs "$T/s")" = 1 ] || fail "sent without the name server"
+	[ "$(spooled)" = 1 ] || fail "not kept queued"
+}
