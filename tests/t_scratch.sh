@@ -110,6 +110,20 @@ sanitizer_reports() {
 	return 0
 }
 
+# root_pids [NSPID]: the processes that run the root's binary (those that
+# are process NSPID of their innermost PID namespace), one a line.
+root_pids() {
+	for _p in /proc/[0-9]*; do
+		[ "$(readlink "$_p/exe" 2>/dev/null)" = "$R/usr/sbin/outbox" ] ||
+		    continue
+		if [ -n "$1" ]; then
+			grep -q "^NSpid:.*[ 	]$1\$" "$_p/status" 2>/dev/null ||
+			    continue
+		fi
+		echo "${_p#/proc/}"
+	done
+}
+
 # spooled: the messages in the root's queue.
 spooled() {
 	ls "$R/var/spool/outbox/queue" 2>/dev/null | wc -l | tr -d ' '
@@ -224,4 +238,35 @@ test_scratch_dns() {
 	cron_mail gone | expect_exit 0 inroot /usr/sbin/sendmail -oi -oem root
 	[ "$(count_msgs "$T/s")" = 1 ] || fail "sent without the name server"
 	[ "$(spooled)" = 1 ] || fail "not kept queued"
+}
+
+# -odb in a root without /dev/null: the detached delivery must not keep
+# the caller's pipes open, or a caller that reads sendmail's output to
+# its end (cron, PHP's mail()) waits for the delivery.  The server holds
+# its AUTH reply 4 seconds: sendmail's output ends long before, and the
+# message arrives later all the same.
+test_scratch_background() {
+	scratch_ready
+	smart_host s ip --auth-delay 4
+	scratch_root
+	scratch_conf host 127.0.0.1 password s3cret-Pa55
+	printf 'nameserver 127.0.0.1\n' >"$R/etc/resolv.conf"
+	t0=$(date +%s%N)
+	cron_mail bg | inroot /usr/sbin/sendmail -odb -oi root 2>&1 |
+	    cat >"$T/out"
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	[ "$ms" -lt 2500 ] || fail "sendmail -odb held its output open" \
+	    "$ms ms, until the delivery ended"
+	[ "$(count_msgs "$T/s")" = 0 ] || fail "not delivered in the background"
+	wait_file "$T/s/msg.1.env"
+	same_body "$T/s/msg.1" bg
+	# The child ends after its session; its sanitizer report, if any,
+	# comes with it.
+	i=0
+	while [ -n "$(root_pids)" ]; do
+		i=$((i + 1))
+		[ $i -le 100 ] || fail "the background delivery did not end"
+		sleep 0.1
+	done
+	sanitizer_reports
 }
