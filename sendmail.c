@@ -904,6 +904,14 @@ main(int argc, char **argv)
 			usage();
 		if ((rc = queue_runner(err, sizeof(err))) != 0)
 			die(rc, "%s", err);
+		/*
+		 * As process 1 of a container (outbox -q5m as its command),
+		 * a signal without a handler is ignored, even TERM from
+		 * "docker stop".  A handler ends the run as the default
+		 * action would anywhere else; the crash-safe spool makes
+		 * stopping at any point safe.
+		 */
+		catch_signals(on_signal);
 		log_open(verbose || isatty(STDERR_FILENO) || o.interval > 0);
 		for (;;) {
 			/* -q<interval> backs off; a plain -q as configured. */

@@ -270,3 +270,53 @@ test_scratch_background() {
 	done
 	sanitizer_reports
 }
+
+# The image's command, outbox -q<interval>, runs as process 1 of its PID
+# namespace, where a signal without a handler is ignored: it must stop
+# at TERM (docker stop) at once, not at the KILL that follows 10 s later.
+# Before that it delivers what was queued.  The whole is bounded: timeout
+# KILLs unshare after 60 s, and --kill-child takes the runner with it.
+test_scratch_pid1() {
+	scratch_ready
+	smart_host s ip
+	scratch_root
+	scratch_conf host 127.0.0.1 password s3cret-Pa55
+	printf 'nameserver 127.0.0.1\n' >"$R/etc/resolv.conf"
+	cron_mail pid1 |
+	    expect_exit 0 inroot /usr/sbin/sendmail -odq -oi root
+	if [ "$SCRATCH_DYN" = 1 ]; then
+		ASAN_OPTIONS=$(printf '%s' "$ASAN_OPTIONS" |
+		    sed 's|log_path=[^:]*|log_path=/sanitizer|') \
+		    timeout -s KILL 60 unshare -p -f -m --propagation private \
+		    --kill-child sh -c \
+		    'mount -t proc outbox-test-proc "$0/proc" || exit 70
+		    exec chroot "$0" /usr/sbin/outbox -q1h' "$R" \
+		    >"$T/runner.out" 2>&1 &
+	else
+		timeout -s KILL 60 $SCRATCH_UNSHARE unshare -p -f --kill-child \
+		    chroot "$R" /usr/sbin/outbox -q1h >"$T/runner.out" 2>&1 &
+	fi
+	u=$!
+	wait_file "$T/s/msg.1.env"
+	same_body "$T/s/msg.1" pid1
+	# The session is over once the server saw QUIT: the message is
+	# settled, and TERM interrupts only the wait for the next run.
+	i=0
+	until grep -q '^quit$' "$T/s/log"; do
+		i=$((i + 1))
+		[ $i -le 100 ] || fail "the runner's session did not end"
+		sleep 0.1
+	done
+	pid=$(root_pids 1)
+	[ -n "$pid" ] || fail "no outbox -q1h as process 1 of a PID namespace"
+	kill -TERM "$pid"
+	if ! wait_gone "$pid" 5; then
+		kill -KILL "$pid" 2>/dev/null
+		fail "outbox -q1h as process 1 ignored TERM"
+	fi
+	wait "$u"
+	rc=$?
+	[ "$rc" = 75 ] || fail "the runner ended with $rc after TERM, not 75"
+	sanitizer_reports
+	[ "$(spooled)" = 0 ] || fail "queue not empty"
+}
