@@ -9,6 +9,9 @@
 # The sanitizer build is dynamic: its libraries go into the root too, and
 # ASan wants /proc, which is mounted there in a private mount namespace
 # for that build only.  The release build runs without it.
+#
+# The last test stands the alpine image's layout up the same way, with
+# Debian's static busybox, to run contrib/docker-entrypoint.sh.
 
 # scratch_ready: skip unless this can run here.  Sets SCRATCH_DYN (1 for
 # a dynamic binary) and SCRATCH_UNSHARE (the prefix that lets an ordinary
@@ -48,16 +51,21 @@ scratch_root() {
 	cp "$CERTS/ca.pem" "$R/etc/ssl/certs/ca-certificates.crt"
 	chmod 644 "$R/etc/ssl/certs/ca-certificates.crt"
 	mkdir -m 0700 "$R/var/spool/outbox"
-	if [ "$SCRATCH_DYN" = 1 ]; then
-		for l in $(ldd "$OUTBOX" | sed -n 's/.*[ 	]\(\/[^ ]*\) (0x.*/\1/p'); do
-			mkdir -p "$R${l%/*}"
-			cp -L "$l" "$R$l" || fail "unable to copy $l"
-		done
-		mkdir -m 0555 "$R/proc"
-	fi
+	root_libs
 	for d in dev tmp etc/passwd etc/group etc/hosts bin/sh; do
 		[ ! -e "$R/$d" ] || fail "the root has /$d"
 	done
+}
+
+# root_libs: for a dynamic binary, the libraries ldd names and a /proc to
+# mount on.
+root_libs() {
+	[ "$SCRATCH_DYN" = 1 ] || return 0
+	for l in $(ldd "$OUTBOX" | sed -n 's/.*[ 	]\(\/[^ ]*\) (0x.*/\1/p'); do
+		mkdir -p "$R${l%/*}"
+		cp -L "$l" "$R$l" || fail "unable to copy $l"
+	done
+	mkdir -m 0555 "$R/proc"
 }
 
 # scratch_conf [key value]...: the mounted /etc/outbox.conf, mode 0600:
@@ -319,4 +327,184 @@ test_scratch_pid1() {
 	[ "$rc" = 75 ] || fail "the runner ended with $rc after TERM, not 75"
 	sanitizer_reports
 	[ "$(spooled)" = 0 ] || fail "queue not empty"
+}
+
+# --- The alpine image's entrypoint (contrib/docker-entrypoint.sh) ---
+
+# alpine_root: the alpine image's layout under $R, with busybox (Debian's
+# static one) in place of Alpine's: its applets as links, the binary
+# setgid to the group outbox over busybox's sendmail, the users root and
+# www-data, and the entrypoint; and /dev/null, as in any container.  The
+# spool is left to the entrypoint.
+alpine_root() {
+	BUSYBOX=$(command -v busybox 2>/dev/null) ||
+	    skip "needs busybox (apt-get install busybox-static)"
+	ldd "$BUSYBOX" >/dev/null 2>&1 && skip "needs a static busybox"
+	mkdir -p "$R/bin" "$R/usr/sbin" "$R/usr/bin" "$R/usr/local/bin" \
+	    "$R/etc/ssl/certs" "$R/var/spool" "$R/root"
+	cp "$BUSYBOX" "$R/bin/busybox"
+	for a in $("$BUSYBOX" --list-full); do
+		mkdir -p "$R/${a%/*}"
+		[ -e "$R/$a" ] || ln -s /bin/busybox "$R/$a"
+	done
+	printf '%s\n' 'root:x:0:0:root:/root:/bin/sh' \
+	    'www-data:x:82:82:www-data:/var/www:/bin/sh' >"$R/etc/passwd"
+	printf '%s\n' 'root:x:0:' 'www-data:x:82:' 'outbox:x:101:' \
+	    >"$R/etc/group"
+	rm -f "$R/usr/sbin/sendmail"
+	cp "$OUTBOX" "$R/usr/sbin/outbox"
+	chgrp 101 "$R/usr/sbin/outbox"
+	chmod 2755 "$R/usr/sbin/outbox"
+	ln -s outbox "$R/usr/sbin/sendmail"
+	ln -sf /usr/sbin/outbox "$R/usr/bin/mailq"
+	cp "$CERTS/ca.pem" "$R/etc/ssl/certs/ca-certificates.crt"
+	chmod 644 "$R/etc/ssl/certs/ca-certificates.crt"
+	cp "$TESTS/../contrib/docker-entrypoint.sh" "$R/usr/local/bin/"
+	chmod 755 "$R/usr/local/bin/docker-entrypoint.sh"
+	printf 'nameserver 127.0.0.1\n' >"$R/etc/resolv.conf"
+	# Docker gives every container a /dev with null in it.
+	mkdir -p "$R/dev"
+	mknod -m 666 "$R/dev/null" c 1 3 && : >"$R/dev/null" ||
+	    skip "unable to make a /dev/null in the root"
+	root_libs
+}
+
+# entry [VAR=value]... CMD...: the entrypoint in the root, as docker run
+# starts it: only these variables and PATH in its environment.  (The
+# arguments are rotated, so that a value may hold any byte.)
+entry() {
+	_n=$#
+	_v=1
+	while [ "$_n" -gt 0 ]; do
+		case $_v,$1 in
+		1,*=*) set -- "$@" "$1" ;;
+		1,*)
+			_v=0
+			set -- "$@" /usr/local/bin/docker-entrypoint.sh "$1" ;;
+		*) set -- "$@" "$1" ;;
+		esac
+		shift
+		_n=$((_n - 1))
+	done
+	inroot /usr/bin/env -i \
+	    PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$@"
+}
+nl='
+'
+
+# refused_var VAR [VAR=value]...: the entrypoint refuses these variables
+# with status 78, naming VAR, and runs nothing.
+refused_var() {
+	_var=$1; shift
+	expect_exit 78 entry "$@" touch /ran
+	assert_grep "$_var" "$T/err"
+	[ ! -e "$R/ran" ] || fail "the command ran despite a bad $_var"
+}
+
+# The entrypoint without a mounted configuration: what is missing or
+# could add a line is refused with status 78 naming the variable; a good
+# set of variables gives a public config without the password and a
+# password file of mode 0600 (from OUTBOX_PASSWORD, gone from the
+# environment).  www-data's sendmail, through the setgid group, queues a
+# message it cannot send itself, and the queue runner that the
+# entrypoint started beside the command delivers it with AUTH, from
+# OUTBOX_FROM.  A mounted config is left alone.
+test_scratch_entrypoint() {
+	scratch_ready
+	[ -z "$SCRATCH_UNSHARE" ] || skip "the setgid layout needs root"
+	smart_host s ip
+	alpine_root
+	[ -L "$R/usr/bin/env" ] || skip "this busybox has no env applet"
+
+	refused_var OUTBOX_HOST
+	[ ! -e "$R/etc/outbox.conf" ] || fail "a config was written without OUTBOX_HOST"
+	refused_var OUTBOX_PASSWORD OUTBOX_HOST=127.0.0.1 OUTBOX_USER=alice
+	refused_var OUTBOX_FROM OUTBOX_HOST=127.0.0.1 \
+	    "OUTBOX_FROM=app@example.org${nl}host evil.example"
+	refused_var OUTBOX_PORT OUTBOX_HOST=127.0.0.1 OUTBOX_PORT=25x
+	refused_var OUTBOX_TLS OUTBOX_HOST=127.0.0.1 OUTBOX_TLS=none
+	refused_var OUTBOX_HELO OUTBOX_HOST=127.0.0.1 'OUTBOX_HELO=a b'
+	[ ! -e "$R/etc/outbox.conf" ] || fail "a config was written by a refused start"
+
+	# One variable a line; the calls split $good at line ends only.
+	good=$(printf '%s\n' OUTBOX_HOST=127.0.0.1 OUTBOX_PORT=$PORT \
+	    OUTBOX_USER=alice OUTBOX_PASSWORD=s3cret-Pa55 \
+	    OUTBOX_FROM=app@example.org OUTBOX_DOMAIN=example.org \
+	    OUTBOX_QUEUE_INTERVAL=1s)
+	# What the application sees: its environment, the password file it
+	# cannot read, and its sendmail's status.
+	printf '%s\n' 'env >/tmp/app.env' \
+	    'cat /etc/outbox.password >/dev/null 2>&1 && echo READABLE' \
+	    'printf "To: bob@example.net\nSubject: from php\n\nhello from www-data\n" |' \
+	    '    sendmail -t -i; echo "sendmail: $?"' >"$R/root/app.sh"
+	mkdir -m 1777 "$R/tmp"
+	IFS=$nl
+	# shellcheck disable=SC2086
+	expect_exit 0 entry $good su -s /bin/sh www-data -c 'sh /root/app.sh'
+	unset IFS
+	assert_grep '^sendmail: 0$' "$T/out"
+	assert_no_grep READABLE "$T/out"
+	assert_no_grep OUTBOX_PASSWORD "$R/tmp/app.env"
+	assert_no_grep s3cret "$R/tmp/app.env"
+
+	conf=$R/etc/outbox.conf
+	[ "$(stat -c %a "$conf")" = 644 ] || fail "config mode $(stat -c %a "$conf")"
+	assert_grep '^host 127.0.0.1$' "$conf"
+	assert_grep '^from app@example.org$' "$conf"
+	assert_grep '^passwordfile /etc/outbox.password$' "$conf"
+	assert_no_grep s3cret "$conf"
+	[ "$(stat -c %a:%u "$R/etc/outbox.password")" = 600:0 ] ||
+	    fail "password file $(stat -c %a:%u "$R/etc/outbox.password")"
+	[ "$(cat "$R/etc/outbox.password")" = s3cret-Pa55 ] ||
+	    fail "the password file does not hold the password"
+	[ "$(stat -c %a:%g "$R/var/spool/outbox/tmp")" = 3730:101 ] ||
+	    fail "spool tmp/ is $(stat -c %a:%g "$R/var/spool/outbox/tmp")"
+
+	wait_file "$T/s/msg.1.env"
+	assert_grep '^from app@example.org$' "$T/s/msg.1.env"
+	assert_grep '^rcpt bob@example.net$' "$T/s/msg.1.env"
+	assert_grep '^auth alice$' "$T/s/msg.1.env"
+	assert_grep '^hello from www-data' "$T/s/msg.1"
+	runner=$(root_pids)
+	[ -n "$runner" ] || fail "no queue runner beside the command"
+	for p in $runner; do
+		tr '\0' '\n' <"/proc/$p/environ" >"$T/runner.env" 2>/dev/null
+		assert_grep '^OUTBOX_HOST=' "$T/runner.env"
+		assert_no_grep 'OUTBOX_PASSWORD\|s3cret' "$T/runner.env"
+		kill -TERM "$p"
+		wait_gone "$p" 5 || fail "the runner did not stop at TERM"
+	done
+	sanitizer_reports
+
+	# OUTBOX_PASSWORD_FILE: a secret as docker mounts it, readable by
+	# all and not root's, is copied into a file outbox takes (its first
+	# line, without the CR).
+	mkdir -p "$R/run/secrets"
+	printf 'An0ther-Pa55\r\nsecond line\n' >"$R/run/secrets/pw"
+	chown 1000 "$R/run/secrets/pw"
+	chmod 444 "$R/run/secrets/pw"
+	expect_exit 0 entry OUTBOX_HOST=127.0.0.1 OUTBOX_USER=alice \
+	    OUTBOX_PASSWORD_FILE=/run/secrets/pw OUTBOX_QUEUE_INTERVAL=off true
+	[ "$(stat -c %a:%u "$R/etc/outbox.password")" = 600:0 ] ||
+	    fail "password file $(stat -c %a:%u "$R/etc/outbox.password")"
+	[ "$(cat "$R/etc/outbox.password")" = An0ther-Pa55 ] ||
+	    fail "the password file does not hold the secret's first line"
+	refused_var OUTBOX_PASSWORD_FILE OUTBOX_HOST=127.0.0.1 \
+	    OUTBOX_USER=alice OUTBOX_PASSWORD_FILE=/run/secrets/none
+	IFS=$nl
+	expect_exit 0 entry $good OUTBOX_QUEUE_INTERVAL=off true
+	unset IFS
+
+	# A bad variable later leaves the written files as they were.
+	cp "$conf" "$T/conf.before"
+	IFS=$nl
+	refused_var OUTBOX_ADMIN $good "OUTBOX_ADMIN=ops@example.org${nl}tls off"
+	unset IFS
+	cmp -s "$conf" "$T/conf.before" || fail "a refused start changed the config"
+
+	# A mounted config (no mark of the entrypoint's) is used as it is.
+	printf 'host 127.0.0.1\nport %s\ntls off\n' "$PORT" >"$conf"
+	cp "$conf" "$T/conf.mounted"
+	expect_exit 0 entry OUTBOX_QUEUE_INTERVAL=off true
+	cmp -s "$conf" "$T/conf.mounted" || fail "a mounted config was rewritten"
 }
