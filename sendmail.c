@@ -69,6 +69,7 @@ static int	submit(struct opts *, int, char **);
 static int	verify(int, char **);
 static void	on_signal(int);
 static void	catch_signals(void (*)(int));
+static void	detach_stdio(void);
 
 static __dead void
 usage(void)
@@ -591,6 +592,50 @@ submit_one(struct input *in, const struct intake *ik, struct envelope *e,
 }
 
 /*
+ * Give a detached child standard input, output and error of its own:
+ * /dev/null or, in a root without it (a container built from scratch),
+ * pipes whose other ends are closed at once.  Reads then see the end of
+ * the input and writes fail with EPIPE (SIGPIPE is ignored).  Either
+ * way the child no longer holds the caller's pipes, so that a caller
+ * reading our output to its end is not kept waiting for the delivery.
+ */
+static void
+detach_stdio(void)
+{
+	int in[2], out[2], fd, i;
+
+	if ((fd = open("/dev/null", O_RDWR)) != -1) {
+		dup2(fd, STDIN_FILENO);
+		dup2(fd, STDOUT_FILENO);
+		dup2(fd, STDERR_FILENO);
+		if (fd > STDERR_FILENO)
+			close(fd);
+		return;
+	}
+	if (pipe(in) == -1)
+		return;
+	if (pipe(out) == -1) {
+		close(in[0]);
+		close(in[1]);
+		return;
+	}
+	/*
+	 * Where 0-2 were closed, pipe() may have returned some of them:
+	 * dup2() over such a descriptor closes what it held, and what
+	 * stays above 2 is closed below.
+	 */
+	dup2(in[0], STDIN_FILENO);
+	dup2(out[1], STDOUT_FILENO);
+	dup2(out[1], STDERR_FILENO);
+	for (i = 0; i < 2; i++) {
+		if (in[i] > STDERR_FILENO)
+			close(in[i]);
+		if (out[i] > STDERR_FILENO)
+			close(out[i]);
+	}
+}
+
+/*
  * Deliver the messages just queued as mode says: now, in a detached
  * child, or at the next queue run.  Whatever happens they stay queued,
  * so nothing here changes the exit status.
@@ -600,7 +645,6 @@ deliver(struct addrlist *ids, enum deliver mode)
 {
 	char err[ERR_MAX];
 	size_t i;
-	int fd;
 
 	/* An ordinary user's intake in a setgid install only queues (P-2). */
 	if (ids->n == 0 || mode == DELIVER_QUEUE || setgid_mode)
@@ -617,13 +661,7 @@ deliver(struct addrlist *ids, enum deliver mode)
 			return;
 		case 0:
 			setsid();
-			if ((fd = open("/dev/null", O_RDWR)) != -1) {
-				dup2(fd, STDIN_FILENO);
-				dup2(fd, STDOUT_FILENO);
-				dup2(fd, STDERR_FILENO);
-				if (fd > STDERR_FILENO)
-					close(fd);
-			}
+			detach_stdio();
 			log_open(LOG_STDERR_ERR);
 			for (i = 0; i < ids->n; i++)
 				queue_run(ids->v[i], NULL, 0);
@@ -866,6 +904,14 @@ main(int argc, char **argv)
 			usage();
 		if ((rc = queue_runner(err, sizeof(err))) != 0)
 			die(rc, "%s", err);
+		/*
+		 * As process 1 of a container (outbox -q5m as its command),
+		 * a signal without a handler is ignored, even TERM from
+		 * "docker stop".  A handler ends the run as the default
+		 * action would anywhere else; the crash-safe spool makes
+		 * stopping at any point safe.
+		 */
+		catch_signals(on_signal);
 		log_open(isatty(STDERR_FILENO) || o.interval > 0 ?
 		    LOG_STDERR_ALL : LOG_STDERR_ERR);
 		for (;;) {

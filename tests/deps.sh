@@ -46,6 +46,8 @@ check|demo)
 		need git command -v git
 		# t_dns.sh's name server (in /usr/sbin, off a user's PATH)
 		need nsd sh -c 'command -v nsd || test -x /usr/sbin/nsd'
+		# the shell of t_scratch.sh's stand-in for the alpine image
+		need busybox-static command -v busybox
 		need git-email sh -c 'test -x "$(git --exec-path)/git-send-email"'
 		# git send-email's address parser (Debian's git does not bundle it)
 		need libmailtools-perl perl -MMail::Address -e 1
