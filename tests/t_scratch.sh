@@ -327,6 +327,10 @@ test_scratch_pid1() {
 	[ "$rc" = 75 ] || fail "the runner ended with $rc after TERM, not 75"
 	sanitizer_reports
 	[ "$(spooled)" = 0 ] || fail "queue not empty"
+	# No /dev/log in the root: the runner's standard error is the log,
+	# as "docker logs" shows it.
+	assert_grep 'to=<.*>, relay=127\.0\.0\.1\[127\.0\.0\.1\]:[0-9]*, delay=[0-9:]*, status=sent (250 ' \
+	    "$T/runner.out"
 }
 
 # --- The alpine image's entrypoint (contrib/docker-entrypoint.sh) ---
