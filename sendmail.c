@@ -449,7 +449,7 @@ check_dsn(struct opts *o)
 
 /*
  * Who calls.  A uid without a passwd entry (a container's arbitrary
- * uid) is named by its number.  The full name is the GECOS field up to
+ * uid) is named by its number, but for uid 0, which is root anywhere.  The full name is the GECOS field up to
  * the first comma, "&" standing for the capitalised login name.
  */
 static void
@@ -479,6 +479,11 @@ who(void)
 		caller.gecos[o] = '\0';
 		snprintf(caller.self, sizeof(caller.self), "%s@%s",
 		    caller.login, conf.domain);
+	} else if (getuid() == 0) {
+		/* A root without /etc/passwd: a container built from scratch. */
+		strlcpy(caller.login, "root", sizeof(caller.login));
+		snprintf(caller.self, sizeof(caller.self), "root@%s",
+		    conf.domain);
 	} else
 		snprintf(caller.self, sizeof(caller.self), "uid%u@%s",
 		    (unsigned)getuid(), conf.domain);

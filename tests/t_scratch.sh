@@ -191,6 +191,8 @@ test_scratch_ip() {
 	expect_exit 0 inroot /usr/sbin/outbox -q
 	[ "$(count_msgs "$T/s")" = 1 ] || fail "not delivered by outbox -q"
 	assert_grep '^rcpt root@example.org$' "$T/s/msg.1.env"
+	# No /etc/passwd, no from line: uid 0 is still root.
+	assert_grep '^from root@example.org$' "$T/s/msg.1.env"
 	assert_grep '^auth alice$' "$T/s/msg.1.env"
 	assert_grep '^tls yes$' "$T/s/msg.1.env"
 	same_body "$T/s/msg.1" one
