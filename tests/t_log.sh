@@ -14,6 +14,16 @@ nosyslog_run() {
 	unshare -m --propagation private sh -c "$NOSYSLOG_NS" sh "$@"
 }
 
+# nosyslog_queued: skip unless nosyslog_run works here; else start the
+# smart host s and queue a message for it.
+nosyslog_queued() {
+	command -v unshare >/dev/null 2>&1 || skip "needs unshare (util-linux)"
+	nosyslog_run true 2>/dev/null || skip "unable to make a private mount namespace"
+	smart_host s
+	config
+	printf 'Subject: x\n\nhi\n' | expect_exit 0 ob -odq bob@example.net
+}
+
 # assert_outcome ADDR RELAY STATUS REPLY FILE: FILE has the line of one
 # recipient's outcome: its relay, a delay under 10 s, its status, and a
 # reply that starts with REPLY.
@@ -88,11 +98,7 @@ test_log_deferred() {
 # Without a syslog daemon (containers), the queue runner at an interval
 # writes the log on standard error: the container's log.
 test_log_stderr_runner() {
-	command -v unshare >/dev/null 2>&1 || skip "needs unshare (util-linux)"
-	nosyslog_run true 2>/dev/null || skip "unable to make a private mount namespace"
-	smart_host s
-	config
-	printf 'Subject: x\n\nhi\n' | expect_exit 0 ob -odq bob@example.net
+	nosyslog_queued
 	# unshare and sh exec: $! is the runner itself.
 	nosyslog_run "$OUTBOX" -C "$T/outbox.conf" -q1s >"$T/runner.out" \
 	    2>"$T/runner.err" &
@@ -116,11 +122,7 @@ test_log_stderr_runner() {
 # went well (its output would come back as mail), and still writes an
 # error that needs the admin.
 test_log_stderr_oneshot() {
-	command -v unshare >/dev/null 2>&1 || skip "needs unshare (util-linux)"
-	nosyslog_run true 2>/dev/null || skip "unable to make a private mount namespace"
-	smart_host s
-	config
-	printf 'Subject: x\n\nhi\n' | expect_exit 0 ob -odq bob@example.net
+	nosyslog_queued
 	expect_exit 0 nosyslog_run "$OUTBOX" -C "$T/outbox.conf" -q
 	[ "$(count_msgs "$T/s")" = 1 ] || fail "not delivered"
 	[ ! -s "$T/err" ] || fail "a quiet run wrote: $(cat "$T/err")"
