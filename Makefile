@@ -218,6 +218,10 @@ install: outbox
 	cp man/outbox.conf.5 $(DESTDIR)$(MANPREFIX)/man5/outbox.conf.5
 	chmod 644 $(DESTDIR)$(MANPREFIX)/man8/outbox.8 \
 		$(DESTDIR)$(MANPREFIX)/man5/outbox.conf.5
+	mkdir -p $(DESTDIR)$(MANPREFIX)/man1
+	ln -sf outbox.8 $(DESTDIR)$(MANPREFIX)/man8/sendmail.8
+	ln -sf outbox.8 $(DESTDIR)$(MANPREFIX)/man8/newaliases.8
+	ln -sf ../man8/outbox.8 $(DESTDIR)$(MANPREFIX)/man1/mailq.1
 
 # The spool of a setgid install (queue.c describes each mode).
 install-spool:
@@ -237,7 +241,10 @@ uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/outbox $(DESTDIR)$(SBINDIR)/sendmail \
 		$(DESTDIR)$(SBINDIR)/newaliases $(DESTDIR)$(BINDIR)/mailq \
 		$(DESTDIR)$(MANPREFIX)/man8/outbox.8 \
-		$(DESTDIR)$(MANPREFIX)/man5/outbox.conf.5
+		$(DESTDIR)$(MANPREFIX)/man5/outbox.conf.5 \
+		$(DESTDIR)$(MANPREFIX)/man8/sendmail.8 \
+		$(DESTDIR)$(MANPREFIX)/man8/newaliases.8 \
+		$(DESTDIR)$(MANPREFIX)/man1/mailq.1
 
 clean:
 	rm -f outbox outbox-asan $(OBJS) tests/unit tests/unit-asan \
