@@ -84,7 +84,7 @@ entry(const char *path, int lineno, char *s, char *err, size_t errlen)
 		const char *t = a->to.v[i] + (a->to.v[i][0] == '"');
 
 		if (*t == '|' || *t == '/' || strncasecmp(t, ":include:", 9) == 0) {
-			snprintf(err, errlen, "%s:%d: %s: \"%.64s\": pipes, files "
+			snprintf(err, errlen, "%s:%d: %s: %.64s: pipes, files "
 			    "and :include: cannot be delivered by a relay-only "
 			    "client", path, lineno, name, a->to.v[i]);
 			addrlist_free(&a->to);

@@ -690,7 +690,7 @@ static const struct {
 	const char	*err;
 } alias_bad_cases[] = {
 	{ "pipe", "pipe1: |/bin/cmd\n", 1, "pipes, files and :include:" },
-	{ "pipe with arguments, quoted", "ok2: ok2@x.org\npipe2: \"|/usr/bin/cmd -x\"\n", 2, "pipes, files and :include:" },
+	{ "pipe with arguments, quoted", "ok2: ok2@x.org\npipe2: \"|/usr/bin/cmd -x\"\n", 2, "pipe2: \"|/usr/bin/cmd -x\": pipes, files and :include:" },
 	{ "pipe after an address", "pipe3: a@x.org, |cmd\n", 1, "pipes, files and :include:" },
 	{ "file", "file4: /var/mail/x\n", 1, "pipes, files and :include:" },
 	{ "quoted file", "file5: \"/var/mail/x\"\n", 1, "pipes, files and :include:" },
