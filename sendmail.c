@@ -449,8 +449,9 @@ check_dsn(struct opts *o)
 
 /*
  * Who calls.  A uid without a passwd entry (a container's arbitrary
- * uid) is named by its number, but for uid 0, which is root anywhere.  The full name is the GECOS field up to
- * the first comma, "&" standing for the capitalised login name.
+ * uid) is named by its number, but for uid 0, which is root anywhere.
+ * The full name is the GECOS field up to the first comma, "&" standing
+ * for the capitalised login name.
  */
 static void
 who(void)

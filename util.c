@@ -46,14 +46,15 @@ static int
 syslog_listens(void)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	int fd, ok;
+	int fd, ok, e;
 
 	strlcpy(sun.sun_path, "/dev/log", sizeof(sun.sun_path));
 	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
 		return 0;
 	ok = connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0;
+	e = errno;
 	close(fd);
-	if (ok || errno != EPROTOTYPE)
+	if (ok || e != EPROTOTYPE)
 		return ok;
 	/* A stream socket, as some syslog daemons make. */
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
@@ -69,8 +70,8 @@ syslog_listens(void)
  * mails them); LOG_STDERR_WARN adds warnings, and -v everything.
  * LOG_STDERR_ALL, for a queue runner at an interval or a terminal,
  * adds everything when there is no syslog to write to: then standard
- * error is the log.  A one-shot run from cron never gets more than
- * its warnings, or each run would mail its own log back to the queue.
+ * error is the log.  A one-shot run from cron never logs its
+ * successes there, or each run would mail its log back to the queue.
  */
 void
 log_open(int to_stderr)
