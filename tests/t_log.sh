@@ -99,8 +99,10 @@ test_log_deferred() {
 # writes the log on standard error: the container's log.
 test_log_stderr_runner() {
 	nosyslog_queued
-	# unshare and sh exec: $! is the runner itself.
-	nosyslog_run "$OUTBOX" -C "$T/outbox.conf" -q1s >"$T/runner.out" \
+	# Not through the function, which would run in a subshell: timeout
+	# bounds the runner's life and passes TERM on; unshare and sh exec.
+	timeout 60 unshare -m --propagation private sh -c "$NOSYSLOG_NS" sh \
+	    "$OUTBOX" -C "$T/outbox.conf" -q1s >"$T/runner.out" \
 	    2>"$T/runner.err" &
 	runner=$!
 	mkdir -p "$T/runner" && echo $runner >"$T/runner/pid"
@@ -111,7 +113,9 @@ test_log_stderr_runner() {
 		_i=$((_i + 1))
 	done
 	kill $runner
-	wait $runner 2>/dev/null
+	wait $runner
+	rc=$?
+	[ $rc = 75 ] || fail "the runner ended with $rc after TERM, not 75"
 	assert_outcome bob@example.net "localhost[127.0.0.1]:$PORT" sent 250 \
 	    "$T/runner.err"
 	assert_grep '^outbox: ' "$T/runner.err"
