@@ -258,20 +258,14 @@ set_key(const char *k, char *v, char *why, size_t whylen)
 			    "with s, m, h or d, like 5d", v);
 			return -1;
 		}
-	} else if (strcmp(k, "timeout") == 0) {
+	} else if (strcmp(k, "timeout") == 0 ||
+	    strcmp(k, "stage_timeout") == 0) {
 		if (parse_number(v, 1, 3600, &n) == -1) {
-			snprintf(why, whylen, "bad timeout \"%.64s\": want 1-3600 "
-			    "seconds", v);
+			snprintf(why, whylen, "bad %s \"%.64s\": want 1-3600 "
+			    "seconds", k, v);
 			return -1;
 		}
-		conf.timeout = (int)n;
-	} else if (strcmp(k, "stage_timeout") == 0) {
-		if (parse_number(v, 1, 3600, &n) == -1) {
-			snprintf(why, whylen, "bad stage_timeout \"%.64s\": want "
-			    "1-3600 seconds", v);
-			return -1;
-		}
-		conf.stage_timeout = (int)n;
+		*(k[0] == 't' ? &conf.timeout : &conf.stage_timeout) = (int)n;
 	} else if (strcmp(k, "deliver") == 0) {
 		static const char *const modes[] = { "foreground",
 		    "background", "queue", NULL };

@@ -2003,7 +2003,7 @@ send_mx(struct qmsg *m, struct tls *tls, struct smtp **sp, char *cur,
     size_t curlen, struct addrlist *down, struct addrlist *downwhy)
 {
 	char err[ERR_MAX], text[REPLY_TEXT_MAX];
-	const char *dom, *d;
+	const char *dom, *d, *why;
 	enum smtp_fail cls;
 	size_t i, k;
 	int rc = EX_OK, r;
@@ -2029,10 +2029,14 @@ send_mx(struct qmsg *m, struct tls *tls, struct smtp **sp, char *cur,
 			    (d = domain_of(m->rcpt[k].addr)) != NULL &&
 			    strcasecmp(d, dom) == 0)
 				m->rcpt[k].skip = 0;
-		for (k = 0; k < down->n; k++)
+		/* Down earlier in this run: not tried again. */
+		why = NULL;
+		for (k = 0; k < down->n && why == NULL; k++)
 			if (strcasecmp(down->v[k], dom) == 0)
-				break;
-		if (k == down->n) {
+				why = downwhy->v[k];
+		if (why != NULL)
+			verdicts(m, "none", why);
+		else {
 			if (*sp != NULL && strcasecmp(cur, dom) != 0) {
 				smtp_close(*sp);
 				*sp = NULL;
@@ -2060,25 +2064,24 @@ send_mx(struct qmsg *m, struct tls *tls, struct smtp **sp, char *cur,
 					rc = EX_CONFIG;
 				}
 				verdicts(m, "none", err);
-				addrlist_push(down, dom);
-				addrlist_push(downwhy, err);
+				why = err;
 			} else {
 				r = smtp_send(*sp, m, err, sizeof(err));
 				verdicts(m, smtp_relay(*sp), r == -1 ? err : NULL);
 				if (r == -1) {
 					smtp_close(*sp);
 					*sp = NULL;
-					addrlist_push(down, dom);
-					addrlist_push(downwhy, err);
+					why = err;
 				}
 			}
-		} else
-			verdicts(m, "none", downwhy->v[k]);
+			if (why != NULL) {
+				addrlist_push(down, dom);
+				addrlist_push(downwhy, err);
+			}
+		}
 		/* Unreachable, now or before in this run: say why. */
-		for (k = 0; k < down->n; k++)
-			if (strcasecmp(down->v[k], dom) == 0)
-				escape(m->error, sizeof(m->error), downwhy->v[k],
-				    strlen(downwhy->v[k]));
+		if (why != NULL)
+			escape(m->error, sizeof(m->error), why, strlen(why));
 		for (k = i; k < m->nrcpt; k++)
 			if (m->rcpt[k].skip == 0)
 				m->rcpt[k].skip = 2;

@@ -478,14 +478,12 @@ who(void)
 				    (char)toupper((unsigned char)*l) : *l;
 		}
 		caller.gecos[o] = '\0';
+	} else if (getuid() == 0)	/* no /etc/passwd: a scratch container */
+		strlcpy(caller.login, "root", sizeof(caller.login));
+	if (caller.login[0] != '\0')
 		snprintf(caller.self, sizeof(caller.self), "%s@%s",
 		    caller.login, conf.domain);
-	} else if (getuid() == 0) {
-		/* A root without /etc/passwd: a container built from scratch. */
-		strlcpy(caller.login, "root", sizeof(caller.login));
-		snprintf(caller.self, sizeof(caller.self), "root@%s",
-		    conf.domain);
-	} else
+	else
 		snprintf(caller.self, sizeof(caller.self), "uid%u@%s",
 		    (unsigned)getuid(), conf.domain);
 	if (strlen(caller.self) > ADDR_MAX - 2)
